@@ -1,0 +1,315 @@
+// Every subscription on this node, arranged so that matching a PUBLISH topic costs one Map lookup
+// (wildcard-free filters) plus a walk over only the wildcard filters' trie: unrelated subscriptions
+// add nothing to the cost.
+
+import type { SharedStrategy } from '../config/schema.js';
+import { SharedGroup } from './shared-group.js';
+import { internSubscriberOptions, type SubscriberOptions } from './subscriber-options.js';
+import { hasWildcard, isSharedFilter, isValidTopicFilter, parseSharedFilter } from './topic-validation.js';
+
+export type { SharedStrategy } from '../config/schema.js';
+export type { SubscriberOptions } from './subscriber-options.js';
+export { SharedGroup } from './shared-group.js';
+
+export type SubscriberVisitor = (clientId: string, options: SubscriberOptions, filter: string) => void;
+export type GroupVisitor = (group: SharedGroup) => void;
+
+/** Subscribers of one filter. A lone subscriber is kept inline, which is the common case. */
+class FilterEntry {
+  readonly filter: string;
+  soleClientId: string | undefined;
+  soleOptions: SubscriberOptions | undefined;
+  /** Used instead of the sole fields once there are two or more non-shared subscribers. */
+  clients: Map<string, SubscriberOptions> | undefined;
+  groups: Map<string, SharedGroup> | undefined;
+
+  constructor(filter: string) {
+    this.filter = filter;
+  }
+
+  get isEmpty(): boolean {
+    return this.soleClientId === undefined && this.clients === undefined && this.groups === undefined;
+  }
+
+  /** [MQTT-3.8.4-3] a repeated filter replaces the existing subscription; true if it was new. */
+  addClient(clientId: string, options: SubscriberOptions): boolean {
+    if (this.clients !== undefined) {
+      const isNew = !this.clients.has(clientId);
+      this.clients.set(clientId, options);
+      return isNew;
+    }
+    if (this.soleClientId === undefined || this.soleClientId === clientId) {
+      const isNew = this.soleClientId === undefined;
+      this.soleClientId = clientId;
+      this.soleOptions = options;
+      return isNew;
+    }
+    this.clients = new Map([
+      [this.soleClientId, this.soleOptions!],
+      [clientId, options],
+    ]);
+    this.soleClientId = undefined;
+    this.soleOptions = undefined;
+    return true;
+  }
+
+  removeClient(clientId: string): boolean {
+    if (this.clients !== undefined) {
+      if (!this.clients.delete(clientId)) return false;
+      if (this.clients.size === 1) {
+        // Back to the inline form so a filter that had a crowd costs little again.
+        const [[remainingId, remainingOptions]] = this.clients;
+        this.soleClientId = remainingId;
+        this.soleOptions = remainingOptions;
+        this.clients = undefined;
+      }
+      return true;
+    }
+    if (this.soleClientId !== clientId) return false;
+    this.soleClientId = undefined;
+    this.soleOptions = undefined;
+    return true;
+  }
+
+  emit(onSubscriber: SubscriberVisitor, onGroup: GroupVisitor): void {
+    if (this.soleClientId !== undefined) {
+      onSubscriber(this.soleClientId, this.soleOptions!, this.filter);
+    } else if (this.clients !== undefined) {
+      for (const [clientId, options] of this.clients) onSubscriber(clientId, options, this.filter);
+    }
+    if (this.groups !== undefined) {
+      for (const group of this.groups.values()) onGroup(group);
+    }
+  }
+}
+
+/** A trie level. Only filters containing a wildcard live in the trie. */
+class TrieNode {
+  children: Map<string, TrieNode> | undefined;
+  /** The '+' child, kept apart so matching needs no Map lookup for it. */
+  plus: TrieNode | undefined;
+  /** The filter whose last level is this node. */
+  entry: FilterEntry | undefined;
+  /** The filter '{path to this node}/#' (or '#' at the root). */
+  hashEntry: FilterEntry | undefined;
+
+  get isEmpty(): boolean {
+    return (
+      this.entry === undefined && this.hashEntry === undefined && this.plus === undefined && this.children === undefined
+    );
+  }
+}
+
+const dollarSign = 0x24;
+
+export interface SubscriptionIndexOptions {
+  sharedStrategy: SharedStrategy;
+}
+
+export class SubscriptionIndex {
+  readonly #sharedStrategy: SharedStrategy;
+  /** Wildcard-free filters, keyed by the filter (which equals the only topic it matches). */
+  readonly #exact = new Map<string, FilterEntry>();
+  readonly #root = new TrieNode();
+  #wildcardEntryCount = 0;
+  #subscriptionCount = 0;
+
+  constructor(options: SubscriptionIndexOptions) {
+    this.#sharedStrategy = options.sharedStrategy;
+  }
+
+  /** (client, filter) pairs, shared memberships included. */
+  get subscriptionCount(): number {
+    return this.#subscriptionCount;
+  }
+
+  /**
+   * Adds or replaces clientId's subscription to topicFilter (which may be '$share/g/f'); returns
+   * true if it was new. Throws RangeError for an invalid filter: validate before calling.
+   * The stored options are an interned frozen copy (see internSubscriberOptions).
+   */
+  subscribe(clientId: string, topicFilter: string, options: SubscriberOptions): boolean {
+    if (!isValidTopicFilter(topicFilter)) throw new RangeError(`invalid topic filter: ${topicFilter}`);
+    const stored = internSubscriberOptions(options);
+    const shared = isSharedFilter(topicFilter) ? parseSharedFilter(topicFilter) : undefined;
+    const filter = shared === undefined ? topicFilter : shared.filter;
+    const entry = this.#entryFor(filter, true)!;
+    let added: boolean;
+    if (shared === undefined) {
+      added = entry.addClient(clientId, stored);
+    } else {
+      entry.groups ??= new Map();
+      let group = entry.groups.get(shared.group);
+      if (group === undefined) {
+        group = new SharedGroup(shared.group, filter, this.#sharedStrategy);
+        entry.groups.set(shared.group, group);
+      }
+      added = group.add(clientId, stored);
+    }
+    if (added) this.#subscriptionCount++;
+    return added;
+  }
+
+  /** Removes clientId's subscription to topicFilter; false if there was none. */
+  unsubscribe(clientId: string, topicFilter: string): boolean {
+    if (!isValidTopicFilter(topicFilter)) return false;
+    const shared = isSharedFilter(topicFilter) ? parseSharedFilter(topicFilter) : undefined;
+    const filter = shared === undefined ? topicFilter : shared.filter;
+    const entry = this.#entryFor(filter, false);
+    if (entry === undefined) return false;
+    let removed: boolean;
+    if (shared === undefined) {
+      removed = entry.removeClient(clientId);
+    } else {
+      const group = entry.groups?.get(shared.group);
+      removed = group !== undefined && group.remove(clientId);
+      if (group !== undefined && group.size === 0) {
+        entry.groups!.delete(shared.group);
+        if (entry.groups!.size === 0) entry.groups = undefined;
+      }
+    }
+    if (removed) this.#subscriptionCount--;
+    if (entry.isEmpty) this.#dropEntry(filter);
+    return removed;
+  }
+
+  /** The shared group '$share/{group}/{filter}', e.g. to re-route a departed member's in-flight messages. */
+  getSharedGroup(group: string, filter: string): SharedGroup | undefined {
+    return this.#entryFor(filter, false)?.groups?.get(group);
+  }
+
+  /**
+   * For a PUBLISH to `topic`: onSubscriber once per matching non-shared (clientId, filter) and
+   * onGroup once per matching shared group. A client with overlapping filters is reported once per
+   * filter; combining them is the caller's job. Synchronous; callbacks must not change the index.
+   */
+  match(topic: string, onSubscriber: SubscriberVisitor, onGroup: GroupVisitor): void {
+    this.#exact.get(topic)?.emit(onSubscriber, onGroup);
+    if (this.#wildcardEntryCount === 0) return;
+    const levels = topic.split('/');
+    const root = this.#root;
+    // [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'.
+    if (topic.charCodeAt(0) !== dollarSign) {
+      root.hashEntry?.emit(onSubscriber, onGroup);
+      if (root.plus !== undefined) matchBelow(root.plus, levels, 1, onSubscriber, onGroup);
+    }
+    const child = root.children?.get(levels[0]!);
+    if (child !== undefined) matchBelow(child, levels, 1, onSubscriber, onGroup);
+  }
+
+  /** Whether any subscription at all matches (for PUBACK/PUBREC 0x10 No matching subscribers). */
+  hasMatch(topic: string): boolean {
+    if (this.#exact.has(topic)) return true;
+    if (this.#wildcardEntryCount === 0) return false;
+    const levels = topic.split('/');
+    const root = this.#root;
+    if (topic.charCodeAt(0) !== dollarSign) {
+      // [MQTT-4.7.2-1]
+      if (root.hashEntry !== undefined) return true;
+      if (root.plus !== undefined && anyBelow(root.plus, levels, 1)) return true;
+    }
+    const child = root.children?.get(levels[0]!);
+    return child !== undefined && anyBelow(child, levels, 1);
+  }
+
+  #entryFor(filter: string, create: boolean): FilterEntry | undefined {
+    if (!hasWildcard(filter)) {
+      let entry = this.#exact.get(filter);
+      if (entry === undefined && create) {
+        entry = new FilterEntry(filter);
+        this.#exact.set(filter, entry);
+      }
+      return entry;
+    }
+    const levels = filter.split('/');
+    const endsWithHash = levels[levels.length - 1] === '#';
+    const pathLength = endsWithHash ? levels.length - 1 : levels.length;
+    let node: TrieNode | undefined = this.#root;
+    for (let index = 0; index < pathLength; index++) {
+      const level = levels[index]!;
+      let next: TrieNode | undefined = level === '+' ? node.plus : node.children?.get(level);
+      if (next === undefined) {
+        if (!create) return undefined;
+        next = new TrieNode();
+        if (level === '+') {
+          node.plus = next;
+        } else {
+          node.children ??= new Map();
+          node.children.set(level, next);
+        }
+      }
+      node = next;
+    }
+    let entry = endsWithHash ? node.hashEntry : node.entry;
+    if (entry === undefined && create) {
+      entry = new FilterEntry(filter);
+      if (endsWithHash) node.hashEntry = entry;
+      else node.entry = entry;
+      this.#wildcardEntryCount++;
+    }
+    return entry;
+  }
+
+  /** Removes an emptied entry and the trie nodes that no longer lead anywhere. */
+  #dropEntry(filter: string): void {
+    if (!hasWildcard(filter)) {
+      this.#exact.delete(filter);
+      return;
+    }
+    const levels = filter.split('/');
+    const endsWithHash = levels[levels.length - 1] === '#';
+    const pathLength = endsWithHash ? levels.length - 1 : levels.length;
+    const path: TrieNode[] = [this.#root];
+    let node = this.#root;
+    for (let index = 0; index < pathLength; index++) {
+      const level = levels[index]!;
+      const next = level === '+' ? node.plus : node.children?.get(level);
+      if (next === undefined) return;
+      path.push(next);
+      node = next;
+    }
+    if (endsWithHash) node.hashEntry = undefined;
+    else node.entry = undefined;
+    this.#wildcardEntryCount--;
+    for (let depth = pathLength; depth > 0; depth--) {
+      const current = path[depth]!;
+      if (!current.isEmpty) break;
+      const parent = path[depth - 1]!;
+      const level = levels[depth - 1]!;
+      if (level === '+') {
+        parent.plus = undefined;
+      } else {
+        parent.children!.delete(level);
+        if (parent.children!.size === 0) parent.children = undefined;
+      }
+    }
+  }
+}
+
+// `node` has consumed levels[0..index-1].
+function matchBelow(
+  node: TrieNode,
+  levels: string[],
+  index: number,
+  onSubscriber: SubscriberVisitor,
+  onGroup: GroupVisitor,
+): void {
+  // '#' matches any number of further levels, zero included ('sport/#' matches 'sport') [MQTT-4.7.1-1].
+  node.hashEntry?.emit(onSubscriber, onGroup);
+  if (index === levels.length) {
+    node.entry?.emit(onSubscriber, onGroup);
+    return;
+  }
+  const child = node.children?.get(levels[index]!);
+  if (child !== undefined) matchBelow(child, levels, index + 1, onSubscriber, onGroup);
+  // '+' matches exactly one level, an empty one included [MQTT-4.7.1-2].
+  if (node.plus !== undefined) matchBelow(node.plus, levels, index + 1, onSubscriber, onGroup);
+}
+
+function anyBelow(node: TrieNode, levels: string[], index: number): boolean {
+  if (node.hashEntry !== undefined) return true;
+  if (index === levels.length) return node.entry !== undefined;
+  const child = node.children?.get(levels[index]!);
+  if (child !== undefined && anyBelow(child, levels, index + 1)) return true;
+  return node.plus !== undefined && anyBelow(node.plus, levels, index + 1);
+}
