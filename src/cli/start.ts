@@ -1,0 +1,106 @@
+// `petrel start`: load the configuration, start the broker, log where it listens, and stop
+// gracefully on SIGTERM/SIGINT (a second signal forces the exit).
+
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
+import type { PetrelConfig } from '../config/schema.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { exitCodes } from './exit-codes.js';
+
+interface StartOptions extends ConfigFlags {
+  config?: string;
+}
+
+interface BoundAddress {
+  name: string;
+  type: string;
+  host: string;
+  port: number;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function addressUrl(address: BoundAddress): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${address.type}://${host}:${address.port}`;
+}
+
+function loadOrExit(options: StartOptions): PetrelConfig {
+  const { config: file, ...flags } = options;
+  try {
+    return loadConfig({ file, env: process.env, flags });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(exitCodes.usage);
+    }
+    throw error;
+  }
+}
+
+function handleSignals(stop: () => Promise<void>, logger: Logger): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal during shutdown, exiting now');
+      process.exit(exitCodes.failure);
+    }
+    stopping = true;
+    logger.info({ signal }, 'petrel stopping');
+    stop().then(
+      () => {
+        logger.info('petrel stopped');
+        process.exit(exitCodes.ok);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'graceful stop failed');
+        process.exit(exitCodes.failure);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+export async function runStart(options: StartOptions): Promise<void> {
+  const config = loadOrExit(options);
+  const logger = createLogger(config.log);
+  // Crashes still end the process (Node's default), but leave a structured record first.
+  process.on('uncaughtExceptionMonitor', (error, origin) => {
+    logger.fatal({ err: error, origin }, 'uncaught exception, exiting');
+  });
+
+  if (config.workers > 1) {
+    logger.warn({ workers: config.workers }, 'multi-process mode is not implemented yet; running one process');
+  }
+
+  try {
+    // Loaded lazily so `petrel --help` and config errors do not pay for the broker's start-up imports.
+    const { Broker } = await import('../broker/broker.js');
+    const broker = new Broker(config, { logger });
+    handleSignals(() => broker.stop(), logger);
+    await broker.start();
+    const listeners: BoundAddress[] = broker.addresses;
+    logger.info({ listeners, addresses: listeners.map(addressUrl) }, 'petrel listening');
+  } catch (error) {
+    process.stderr.write(`petrel: cannot start: ${errorMessage(error)}\n`);
+    process.exit(exitCodes.failure);
+  }
+}
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command('start')
+    .description('run the broker (configuration: file < PETREL_* environment < flags)')
+    .option('-c, --config <file>', 'YAML configuration file (env PETREL_CONFIG)')
+    .option('--host <host>', 'bind address of the first TCP listener (env PETREL_HOST)')
+    .option('-p, --port <port>', 'port of the first TCP listener, 0 = any free port (env PETREL_PORT)')
+    .option('--data-dir <dir>', 'directory of the embedded store (env PETREL_DATA_DIR)')
+    .option('--workers <n>', 'number of worker processes (env PETREL_WORKERS)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env PETREL_LOG_LEVEL)')
+    .action(async (options: StartOptions) => {
+      await runStart(options);
+    });
+}
