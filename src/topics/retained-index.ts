@@ -14,9 +14,15 @@ const dollarSign = 0x24;
 export class RetainedIndex<V> {
   readonly #values = new Map<string, V>();
   readonly #root = new RetainedNode();
+  #nodeCount = 0;
 
   get size(): number {
     return this.#values.size;
+  }
+
+  /** Trie nodes below the root; zero once every retained message is deleted. */
+  get nodeCount(): number {
+    return this.#nodeCount;
   }
 
   get(topic: string): V | undefined {
@@ -32,6 +38,7 @@ export class RetainedIndex<V> {
         let next = node.children.get(level);
         if (next === undefined) {
           next = new RetainedNode();
+          this.#nodeCount++;
           node.children.set(level, next);
         }
         node = next;
@@ -56,6 +63,7 @@ export class RetainedIndex<V> {
       const current = path[depth]!;
       if (current.topic !== undefined || current.children !== undefined) break;
       const parent = path[depth - 1]!;
+      this.#nodeCount--;
       parent.children!.delete(levels[depth - 1]!);
       if (parent.children!.size === 0) parent.children = undefined;
     }

@@ -112,6 +112,7 @@ export class SubscriptionIndex {
   readonly #exact = new Map<string, FilterEntry>();
   readonly #root = new TrieNode();
   #wildcardEntryCount = 0;
+  #trieNodeCount = 0;
   #subscriptionCount = 0;
 
   constructor(options: SubscriptionIndexOptions) {
@@ -121,6 +122,16 @@ export class SubscriptionIndex {
   /** (client, filter) pairs, shared memberships included. */
   get subscriptionCount(): number {
     return this.#subscriptionCount;
+  }
+
+  /** Distinct filters with at least one subscriber (shared or not). */
+  get filterCount(): number {
+    return this.#exact.size + this.#wildcardEntryCount;
+  }
+
+  /** Trie nodes below the root; zero once every wildcard subscription is gone. */
+  get trieNodeCount(): number {
+    return this.#trieNodeCount;
   }
 
   /**
@@ -231,6 +242,7 @@ export class SubscriptionIndex {
       if (next === undefined) {
         if (!create) return undefined;
         next = new TrieNode();
+        this.#trieNodeCount++;
         if (level === '+') {
           node.plus = next;
         } else {
@@ -276,6 +288,7 @@ export class SubscriptionIndex {
       if (!current.isEmpty) break;
       const parent = path[depth - 1]!;
       const level = levels[depth - 1]!;
+      this.#trieNodeCount--;
       if (level === '+') {
         parent.plus = undefined;
       } else {
