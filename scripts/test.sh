@@ -47,7 +47,8 @@ install_debian_packages() {
 install_npm_dependencies() {
   # Reinstall when node_modules is absent or older than the lockfile.
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
-    npm ci --no-audit --no-fund && touch node_modules
+    # --ignore-scripts: our own prepare (tsc) runs as the build step below, where its errors are reported as such.
+    npm ci --ignore-scripts --no-audit --no-fund && touch node_modules
   else
     echo "node_modules is up to date with package-lock.json"
   fi
