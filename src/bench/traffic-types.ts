@@ -1,0 +1,109 @@
+// Options and results shared by every traffic scenario (pub, sub, fanin, fanout, p2p, latency).
+import type { QoS } from '../protocol/packets.js';
+import type { ReasonCounts } from './bench-error.js';
+import type { LatencySummary } from './latency.js';
+
+export interface TrafficOptions {
+  host: string;
+  port: number;
+  protocolVersion: 4 | 5;
+  qos: QoS;
+  /** Payload bytes per message (at least 20: publisher id, sequence, timestamp). */
+  size: number;
+  /** Total messages per second over all publishers; 0 = as fast as the broker takes them. */
+  rate: number;
+  /** Unacknowledged QoS 1/2 messages allowed per publisher. */
+  inflight: number;
+  durationSeconds: number;
+  username?: string;
+  password?: string;
+  keepalive: number;
+  /** Client ids are `<prefix>-<role>-<index>`; unique per run by default so runs never take over each other's sessions. */
+  clientIdPrefix: string;
+  /** Index of the first client (for %i, client ids and publisher ids), to run several generators side by side. */
+  startIndex: number;
+  /** Source addresses to spread connections over; empty = let the kernel choose. */
+  localAddresses: string[];
+  connectTimeoutMs: number;
+  /** Connections being opened at the same time. */
+  connectConcurrency: number;
+  /** After sending stops, wait at most this long for outstanding deliveries and acknowledgements. */
+  drainSeconds: number;
+  /** Broker process ids: their CPU use and memory go into the summary. */
+  brokerPids: number[];
+  onProgress?: (progress: TrafficProgress) => void;
+  /** Stops the run early (Ctrl-C); the summary covers what was done. */
+  signal?: AbortSignal;
+}
+
+export const trafficDefaults: TrafficOptions = {
+  host: '127.0.0.1',
+  port: 1883,
+  protocolVersion: 4,
+  qos: 0,
+  size: 64,
+  rate: 0,
+  inflight: 100,
+  durationSeconds: 10,
+  keepalive: 60,
+  clientIdPrefix: `petrel-bench-${process.pid}`,
+  startIndex: 0,
+  localAddresses: [],
+  connectTimeoutMs: 10_000,
+  connectConcurrency: 200,
+  drainSeconds: 5,
+  brokerPids: [],
+};
+
+export interface TrafficProgress {
+  elapsedSeconds: number;
+  connected: number;
+  sent: number;
+  delivered: number;
+  sentPerSecond: number;
+  deliveredPerSecond: number;
+  inflight: number;
+  errors: number;
+}
+
+export interface TrafficSummary {
+  scenario: string;
+  target: { host: string; port: number };
+  settings: {
+    protocolVersion: 4 | 5;
+    qos: QoS;
+    payloadSize: number;
+    publishers: number;
+    subscribers: number;
+    topic: string;
+    rate: number;
+    inflight: number;
+    durationSeconds: number;
+  };
+  connections: { attempted: number; connected: number; connectSeconds: number };
+  messages: {
+    sent: number;
+    /** QoS 1/2 flows completed (PUBACK / PUBCOMP received). */
+    acknowledged: number;
+    delivered: number;
+    /** Deliveries the subscribers should have seen, when the scenario knows who receives what. */
+    expectedDeliveries: number | null;
+    lost: number;
+    outOfOrder: number;
+    /** Messages without this tool's payload header (not tracked). */
+    foreign: number;
+  };
+  throughput: {
+    /** Time publishers were sending. */
+    sendSeconds: number;
+    sentPerSecond: number;
+    /** From the start of sending to the last delivery. */
+    deliverySeconds: number;
+    deliveredPerSecond: number;
+  };
+  latency: LatencySummary;
+  errors: { total: number; reasons: ReasonCounts };
+  /** This process during the sending phase: percent of one core, and resident memory at the end. */
+  generator: { cpuPercent: number; rssBytes: number };
+  broker: { pids: number[]; cpuPercent: number; rssBytes: number } | null;
+}

@@ -1,0 +1,353 @@
+// Runs one traffic plan: connect subscribers, then publishers, send for the
+// duration (paced or flat out), drain, disconnect, and summarise.
+import { countReason, errorReason, type ReasonCounts, BenchError } from './bench-error.js';
+import { processCpuSeconds, totalRssBytes } from './broker-memory.js';
+import { BenchClient, type ClientOptions } from './client.js';
+import { delay, mapWithConcurrency } from './concurrency.js';
+import { KeepaliveSweeper } from './keepalive.js';
+import { LatencyRecorder } from './latency.js';
+import { isBenchPayload, nowMicros, payloadPublisher, payloadSequence, payloadTime } from './payload.js';
+import { Publisher } from './publisher.js';
+import { SequenceTracker } from './sequence-tracker.js';
+import type { TrafficOptions, TrafficSummary } from './traffic-types.js';
+
+export interface TrafficPlan {
+  scenario: string;
+  /** The topic pattern the user gave (reported in the summary). */
+  topicPattern: string;
+  publishers: { topic: string }[];
+  /**
+   * Each subscriber's filter and the publishers (indices into `publishers`) it
+   * must receive every message from; null when unknown (e.g. a lone `sub` run).
+   */
+  subscribers: { filter: string; expectFrom: number[] | null }[];
+}
+
+interface SubscriberState {
+  client: BenchClient;
+  tracker: SequenceTracker;
+  expectFrom: number[] | null;
+}
+
+interface PublisherDriver {
+  publisher: Publisher;
+  scheduled: boolean;
+  waitingForDrain: boolean;
+}
+
+// Flat-out sending yields to the event loop after this many batches so subscribers get to read.
+const BATCHES_PER_TURN = 8;
+const STALL_MS = 1000;
+
+function clientOptions(options: TrafficOptions, clientId: string, index: number): ClientOptions {
+  const addresses = options.localAddresses;
+  return {
+    host: options.host,
+    port: options.port,
+    protocolVersion: options.protocolVersion,
+    clientId,
+    keepalive: options.keepalive,
+    clean: true,
+    connectTimeoutMs: options.connectTimeoutMs,
+    ...(options.username === undefined ? {} : { username: options.username }),
+    ...(options.password === undefined ? {} : { password: options.password }),
+    ...(addresses.length === 0 ? {} : { localAddress: addresses[index % addresses.length] as string }),
+  };
+}
+
+async function brokerCpu(pids: number[]): Promise<number> {
+  const values = await Promise.all(pids.map((pid) => processCpuSeconds(pid)));
+  return values.reduce((sum, value) => sum + value, 0);
+}
+
+export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Promise<TrafficSummary> {
+  const latency = new LatencyRecorder();
+  const errors: ReasonCounts = {};
+  let errorTotal = 0;
+  let delivered = 0;
+  let foreign = 0;
+  let lastDeliveryAt = 0;
+  const subscribers: SubscriberState[] = [];
+  const drivers: PublisherDriver[] = [];
+  const allClients: BenchClient[] = [];
+  const countFromZero = plan.publishers.length > 0;
+
+  const onClose = (reason: string | undefined): void => {
+    if (reason === undefined) return;
+    errorTotal++;
+    countReason(errors, reason);
+  };
+
+  const connectStartedAt = performance.now();
+  const connectFailures: ReasonCounts = {};
+  const attempted = plan.subscribers.length + plan.publishers.length;
+
+  const subscriberResults = await mapWithConcurrency(plan.subscribers.length, options.connectConcurrency, async (index) => {
+    const spec = plan.subscribers[index] as TrafficPlan['subscribers'][number];
+    const tracker = new SequenceTracker(countFromZero);
+    const client = await BenchClient.connect(
+      clientOptions(options, `${options.clientIdPrefix}-sub-${options.startIndex + index}`, index),
+      {
+        onPublish: (packet, receivedAt) => {
+          delivered++;
+          const payload = packet.payload;
+          if (isBenchPayload(payload)) {
+            tracker.record(payloadPublisher(payload), payloadSequence(payload));
+            latency.record(receivedAt - payloadTime(payload));
+            lastDeliveryAt = receivedAt;
+          } else {
+            foreign++;
+          }
+        },
+        onClose,
+      },
+    );
+    allClients.push(client);
+    const codes = await client.subscribe([spec.filter], options.qos);
+    if (codes.some((code) => code >= 0x80)) {
+      throw new BenchError(`suback-0x${(codes[0] as number).toString(16)}`, `subscription to '${spec.filter}' refused`);
+    }
+    const state: SubscriberState = { client, tracker, expectFrom: spec.expectFrom };
+    subscribers.push(state);
+    return state;
+  });
+
+  const publisherResults = await mapWithConcurrency(plan.publishers.length, options.connectConcurrency, async (index) => {
+    const spec = plan.publishers[index] as TrafficPlan['publishers'][number];
+    const publisherId = options.startIndex + index;
+    let publisher: Publisher | undefined;
+    const client = await BenchClient.connect(
+      clientOptions(options, `${options.clientIdPrefix}-pub-${publisherId}`, plan.subscribers.length + index),
+      { onAck: (packetId) => publisher?.acknowledge(packetId), onClose },
+    );
+    allClients.push(client);
+    publisher = new Publisher(client, {
+      topic: spec.topic,
+      qos: options.qos,
+      size: options.size,
+      publisherId,
+      inflight: options.inflight,
+    });
+    return publisher;
+  });
+  const publishers: Publisher[] = [];
+  for (const result of [...subscriberResults, ...publisherResults]) {
+    if (result.status === 'rejected') countReason(connectFailures, errorReason(result.reason));
+  }
+  for (const result of publisherResults) if (result.status === 'fulfilled') publishers.push(result.value);
+  const connectSeconds = (performance.now() - connectStartedAt) / 1000;
+
+  if (Object.keys(connectFailures).length > 0) {
+    await Promise.all(allClients.map((client) => client.close()));
+    latency.destroy();
+    const reasons = Object.entries(connectFailures)
+      .map(([reason, count]) => `${reason} x${count}`)
+      .join(', ');
+    throw new BenchError('connect-failed', `could not set up all ${attempted} clients: ${reasons}`);
+  }
+
+  const keepalive = new KeepaliveSweeper(allClients, options.keepalive);
+  let running = true;
+  const brokerCpuStart = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
+  const cpuStart = process.cpuUsage();
+  const startedAt = performance.now();
+  const startedAtMicros = nowMicros();
+
+  // Flat-out sending: each publisher writes batches until the socket pushes back
+  // or the in-flight window is full, then waits for 'drain' or an acknowledgement.
+  const pump = (driver: PublisherDriver): void => {
+    driver.scheduled = false;
+    if (!running) return;
+    const publisher = driver.publisher;
+    const time = nowMicros();
+    for (let batch = 0; batch < BATCHES_PER_TURN; batch++) {
+      if (!publisher.writable) {
+        if (!driver.waitingForDrain && !publisher.client.closed) {
+          driver.waitingForDrain = true;
+          publisher.client.socket.once('drain', () => {
+            driver.waitingForDrain = false;
+            schedule(driver);
+          });
+        }
+        return;
+      }
+      if (publisher.send(publisher.maxBatch, time) === 0) return; // window full: the next ack reschedules
+    }
+    schedule(driver);
+  };
+  const schedule = (driver: PublisherDriver): void => {
+    if (driver.scheduled || !running) return;
+    driver.scheduled = true;
+    setImmediate(pump, driver);
+  };
+
+  for (const publisher of publishers) {
+    const driver: PublisherDriver = { publisher, scheduled: false, waitingForDrain: false };
+    drivers.push(driver);
+    if (options.rate === 0) publisher.onWindowOpen = () => schedule(driver);
+  }
+
+  let pacer: NodeJS.Timeout | undefined;
+  if (options.rate > 0 && publishers.length > 0) {
+    // Paced sending: every tick each publisher catches up with its share of the rate.
+    const perPublisherPerMs = options.rate / publishers.length / 1000;
+    const tickMs = publishers.length <= 100 ? 1 : 10;
+    pacer = setInterval(() => {
+      const due = (performance.now() - startedAt) * perPublisherPerMs;
+      const time = nowMicros();
+      for (const publisher of publishers) {
+        let owed = Math.floor(due) - publisher.sent;
+        while (owed > 0 && publisher.writable) {
+          const written = publisher.send(owed, time);
+          if (written === 0) break;
+          owed -= written;
+        }
+      }
+    }, tickMs);
+  } else {
+    for (const driver of drivers) schedule(driver);
+  }
+
+  const totals = (): { sent: number; acked: number; inflight: number } => {
+    let sent = 0;
+    let acked = 0;
+    let inflight = 0;
+    for (const publisher of publishers) {
+      sent += publisher.sent;
+      acked += publisher.acked;
+      inflight += publisher.inflight;
+    }
+    return { sent, acked, inflight };
+  };
+
+  let lastProgress = { at: startedAt, sent: 0, delivered: 0 };
+  const progressTimer = setInterval(() => {
+    const now = performance.now();
+    const current = totals();
+    const seconds = (now - lastProgress.at) / 1000;
+    options.onProgress?.({
+      elapsedSeconds: Math.round((now - startedAt) / 100) / 10,
+      connected: allClients.reduce((count, client) => count + (client.closed ? 0 : 1), 0),
+      sent: current.sent,
+      delivered,
+      sentPerSecond: Math.round((current.sent - lastProgress.sent) / seconds),
+      deliveredPerSecond: Math.round((delivered - lastProgress.delivered) / seconds),
+      inflight: current.inflight,
+      errors: errorTotal,
+    });
+    lastProgress = { at: now, sent: current.sent, delivered };
+  }, 1000);
+
+  await delay(options.durationSeconds * 1000, options.signal);
+  running = false;
+  if (pacer !== undefined) clearInterval(pacer);
+  const sendSeconds = (performance.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuStart);
+  const brokerCpuEnd = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
+
+  const expectedDeliveries = (): number | null => {
+    let expected = 0;
+    for (const subscriber of subscribers) {
+      if (subscriber.expectFrom === null) return null;
+      for (const index of subscriber.expectFrom) expected += (publishers[index] as Publisher).sent;
+    }
+    return expected;
+  };
+
+  // Drain: wait for in-flight acknowledgements and deliveries still on their way.
+  if (publishers.length > 0) {
+    const drainUntil = performance.now() + options.drainSeconds * 1000;
+    let lastChange = performance.now();
+    let lastSeen = -1;
+    while (performance.now() < drainUntil && options.signal?.aborted !== true) {
+      const current = totals();
+      const expected = expectedDeliveries();
+      if (current.inflight === 0 && (expected === null ? subscribers.length === 0 : delivered >= expected)) break;
+      const seen = current.acked + delivered;
+      if (seen !== lastSeen) {
+        lastSeen = seen;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > STALL_MS) {
+        break;
+      }
+      await delay(20);
+    }
+  }
+  clearInterval(progressTimer);
+  keepalive.stop();
+
+  const expected = expectedDeliveries();
+  let lost = 0;
+  let outOfOrder = 0;
+  for (const subscriber of subscribers) {
+    outOfOrder += subscriber.tracker.outOfOrder;
+    if (subscriber.expectFrom === null) {
+      lost += subscriber.tracker.gaps;
+      continue;
+    }
+    for (const index of subscriber.expectFrom) {
+      const publisher = publishers[index] as Publisher;
+      const missing = publisher.sent - subscriber.tracker.receivedFrom(publisher.publisherId);
+      if (missing > 0) lost += missing;
+    }
+  }
+
+  const brokerRss = options.brokerPids.length > 0 ? await totalRssBytes(options.brokerPids) : 0;
+  const final = totals();
+  const connected = allClients.reduce((count, client) => count + (client.closed ? 0 : 1), 0);
+  await Promise.all(allClients.map((client) => client.close()));
+  const latencySummary = latency.summary();
+  latency.destroy();
+
+  const deliverySeconds = lastDeliveryAt > startedAtMicros ? (lastDeliveryAt - startedAtMicros) / 1e6 : sendSeconds;
+  return {
+    scenario: plan.scenario,
+    target: { host: options.host, port: options.port },
+    settings: {
+      protocolVersion: options.protocolVersion,
+      qos: options.qos,
+      payloadSize: options.size,
+      publishers: plan.publishers.length,
+      subscribers: plan.subscribers.length,
+      topic: plan.topicPattern,
+      rate: options.rate,
+      inflight: options.inflight,
+      durationSeconds: options.durationSeconds,
+    },
+    connections: { attempted, connected, connectSeconds: round(connectSeconds, 3) },
+    messages: {
+      sent: final.sent,
+      acknowledged: final.acked,
+      delivered,
+      expectedDeliveries: expected,
+      lost,
+      outOfOrder,
+      foreign,
+    },
+    throughput: {
+      sendSeconds: round(sendSeconds, 3),
+      sentPerSecond: Math.round(final.sent / sendSeconds),
+      deliverySeconds: round(deliverySeconds, 3),
+      deliveredPerSecond: Math.round(delivered / deliverySeconds),
+    },
+    latency: latencySummary,
+    errors: { total: errorTotal, reasons: errors },
+    generator: {
+      cpuPercent: round(((cpu.user + cpu.system) / 1e6 / sendSeconds) * 100, 1),
+      rssBytes: process.memoryUsage.rss(),
+    },
+    broker:
+      options.brokerPids.length > 0
+        ? {
+            pids: options.brokerPids,
+            cpuPercent: round(((brokerCpuEnd - brokerCpuStart) / sendSeconds) * 100, 1),
+            rssBytes: brokerRss,
+          }
+        : null,
+  };
+}
+
+function round(value: number, digits: number): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
