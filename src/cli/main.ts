@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import { exitCodes } from './exit-codes.js';
 import { packageInfo } from './package-info.js';
+import { registerBenchCommand } from '../bench/command.js';
 import { registerStartCommand } from './start.js';
 
 const program = new Command('petrel')
@@ -17,5 +18,6 @@ const program = new Command('petrel')
   });
 
 registerStartCommand(program);
+registerBenchCommand(program);
 
 await program.parseAsync(process.argv);
