@@ -5,7 +5,8 @@ import type { ByteReader } from './byte-reader.js';
 import { MqttProtocolError, malformed, protocolError } from './errors.js';
 import type { PacketType, Properties, UserProperty } from './packets.js';
 import { ReasonCode } from './reason-codes.js';
-import { stringSize, variableIntegerSize, writeBinary, writeString, writeVariableInteger } from './byte-writer.js';
+import { writeVariableInteger } from './byte-writer.js';
+import { encodedPropertiesSize, writePropertyValues } from './property-writer.js';
 
 export const PropertyDataType = {
   byte: 1,
@@ -87,7 +88,11 @@ export const PROPERTY_DEFINITIONS: readonly PropertyDefinition[] = [
 ];
 
 const BY_ID: (PropertyDefinition | undefined)[] = [];
-for (const definition of PROPERTY_DEFINITIONS) BY_ID[definition.id] = definition;
+const BY_KEY = new Map<string, PropertyDefinition>();
+for (const definition of PROPERTY_DEFINITIONS) {
+  BY_ID[definition.id] = definition;
+  BY_KEY.set(definition.key, definition);
+}
 
 /** Properties whose value must be 0 or 1 (a Protocol Error otherwise). */
 const BOOLEAN_BYTE_IDS = new Set([0x01, 0x17, 0x19, 0x24, 0x25, 0x28, 0x29, 0x2a]);
@@ -205,86 +210,21 @@ function duplicate(key: string, packetType: PacketType): MqttProtocolError {
 export function propertiesSize(properties: Properties | undefined, context: number, packetType: PacketType): number {
   if (properties === undefined) return 0;
   const record = properties as PropertyRecord;
-  let size = 0;
-  for (const definition of PROPERTY_DEFINITIONS) {
-    const value = record[definition.key];
-    if (value === undefined) continue;
-    if ((definition.contexts & (1 << context)) === 0) {
-      throw malformed('PROPERTY_NOT_ALLOWED', `cannot encode ${definition.key} in ${packetType} ${contextName(context)}`, packetType);
-    }
-    switch (definition.type) {
-      case PropertyDataType.byte:
-        size += 2;
-        break;
-      case PropertyDataType.twoByteInteger:
-        size += 3;
-        break;
-      case PropertyDataType.fourByteInteger:
-        size += 5;
-        break;
-      case PropertyDataType.variableByteInteger:
-        for (const identifier of value as number[]) size += 1 + variableIntegerSize(identifier);
-        break;
-      case PropertyDataType.utf8String:
-        size += 1 + stringSize(value as string);
-        break;
-      case PropertyDataType.binary:
-        size += 3 + (value as Buffer).length;
-        break;
-      case PropertyDataType.stringPair:
-        for (const [name, pairValue] of value as UserProperty[]) size += 1 + stringSize(name) + stringSize(pairValue);
-        break;
+  const contextBit = 1 << context;
+  for (const key in record) {
+    if (record[key] === undefined) continue;
+    const definition = BY_KEY.get(key);
+    if (definition === undefined) throw malformed('UNKNOWN_PROPERTY', `cannot encode unknown property ${key}`, packetType);
+    if ((definition.contexts & contextBit) === 0) {
+      throw malformed('PROPERTY_NOT_ALLOWED', `cannot encode ${key} in ${packetType} ${contextName(context)}`, packetType);
     }
   }
-  return size;
+  return encodedPropertiesSize(properties);
 }
 
 /** Write the property length then the properties; `size` comes from propertiesSize. Returns the new position. */
 export function writeProperties(buf: Buffer, pos: number, properties: Properties | undefined, size: number): number {
   pos = writeVariableInteger(buf, pos, size);
   if (properties === undefined || size === 0) return pos;
-  const record = properties as PropertyRecord;
-  for (const definition of PROPERTY_DEFINITIONS) {
-    const value = record[definition.key];
-    if (value === undefined) continue;
-    const id = definition.id;
-    switch (definition.type) {
-      case PropertyDataType.byte:
-        buf[pos++] = id;
-        buf[pos++] = value as number;
-        break;
-      case PropertyDataType.twoByteInteger:
-        buf[pos++] = id;
-        buf.writeUInt16BE(value as number, pos);
-        pos += 2;
-        break;
-      case PropertyDataType.fourByteInteger:
-        buf[pos++] = id;
-        buf.writeUInt32BE(value as number, pos);
-        pos += 4;
-        break;
-      case PropertyDataType.variableByteInteger:
-        for (const identifier of value as number[]) {
-          buf[pos++] = id;
-          pos = writeVariableInteger(buf, pos, identifier);
-        }
-        break;
-      case PropertyDataType.utf8String:
-        buf[pos++] = id;
-        pos = writeString(buf, pos, value as string);
-        break;
-      case PropertyDataType.binary:
-        buf[pos++] = id;
-        pos = writeBinary(buf, pos, value as Buffer);
-        break;
-      case PropertyDataType.stringPair:
-        for (const [name, pairValue] of value as UserProperty[]) {
-          buf[pos++] = id;
-          pos = writeString(buf, pos, name);
-          pos = writeString(buf, pos, pairValue);
-        }
-        break;
-    }
-  }
-  return pos;
+  return writePropertyValues(buf, pos, properties);
 }
