@@ -1,0 +1,305 @@
+// One Connection per socket: framing (PacketDecoder), the connect timeout and keepalive,
+// the batched and bounded write path, and dispatch to one handler per packet type.
+// Every handler error is caught here: network input never crashes the broker.
+
+import type { Duplex } from 'node:stream';
+import type { BrokerContext } from '../broker/broker-context.js';
+import { isPromise } from '../broker/hook-runner.js';
+import type { ClientInfo, EnhancedAuthExchange } from '../hooks/hooks.js';
+import { PacketDecoder } from '../protocol/decoder.js';
+import { encodePacket } from '../protocol/encoder.js';
+import { MqttProtocolError } from '../protocol/errors.js';
+import type { ConnectPacket, Packet, ProtocolVersion, WillMessage } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { RoutedMessage } from '../router/routed-message.js';
+import type { Session } from '../session/session.js';
+import type { PublishWriteOptions, SessionLink } from '../session/session-link.js';
+import { dispatchPacket } from './dispatch.js';
+import { OutboundAliases } from './topic-aliases.js';
+
+export interface ConnectionMeta {
+  listener: string;
+  remoteAddress: string;
+  remotePort: number;
+  certificate?: ClientInfo['certificate'];
+}
+
+export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+export class Connection implements SessionLink {
+  readonly broker: BrokerContext;
+  readonly socket: Duplex;
+  readonly decoder: PacketDecoder;
+  readonly client: ClientInfo;
+  state: ConnectionState = 'awaiting-connect';
+  protocolVersion: ProtocolVersion = 4;
+  session: Session | undefined;
+  /** The will of this connection; cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
+  will: WillMessage | undefined;
+  keepalive = 0;
+  /** Session Expiry Interval the CONNECT asked for (0 forbids setting one on DISCONNECT). */
+  connectSessionExpiry = 0;
+  /** The client's Receive Maximum (5.0) / limits.maxInflight (3.1.1). */
+  sendWindow: number;
+  /** The client's Maximum Packet Size (5.0). */
+  clientMaximumPacketSize = Number.POSITIVE_INFINITY;
+  readonly inboundAliases = new Map<number, string>();
+  outboundAliases: OutboundAliases | undefined;
+  /** Inbound QoS 1 publishes whose PUBACK is not sent yet (Receive Maximum accounting). */
+  pendingAcks = 0;
+  /** Enhanced authentication in progress (5.0 AUTH). */
+  auth: { method: string; exchange: EnhancedAuthExchange | undefined } | undefined;
+  /** The CONNECT waiting for enhanced authentication to finish. */
+  pendingConnect: { packet: ConnectPacket; assignedClientId: string | undefined } | undefined;
+
+  private busy = false;
+  private backlog: Packet[] = [];
+  private connectTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private corked = false;
+  private closeReason: { reasonCode?: number; error?: Error } = {};
+  private readonly maxSocketBufferBytes: number;
+
+  constructor(broker: BrokerContext, socket: Duplex, meta: ConnectionMeta) {
+    this.broker = broker;
+    this.socket = socket;
+    const limits = broker.config.limits;
+    this.sendWindow = limits.maxInflight;
+    this.maxSocketBufferBytes = limits.maxSocketBufferBytes;
+    this.client = {
+      clientId: '',
+      protocolVersion: 4,
+      remoteAddress: meta.remoteAddress,
+      remotePort: meta.remotePort,
+      listener: meta.listener,
+      certificate: meta.certificate,
+      attributes: {},
+    };
+    this.decoder = new PacketDecoder((packet) => this.onPacket(packet), { maximumPacketSize: limits.maxPacketSize });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (error: Error) => {
+      this.closeReason.error ??= error;
+    });
+    socket.on('close', () => this.onClose());
+    socket.on('drain', () => this.session?.pump());
+    this.connectTimer = setTimeout(() => this.destroy(new Error('no CONNECT within the connect timeout')), limits.connectTimeoutMs);
+  }
+
+  get clientId(): string {
+    return this.client.clientId;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.broker.counters.bytesReceived += chunk.length;
+    this.keepaliveTimer?.refresh();
+    if (this.state === 'closed') return;
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.state === 'closed') return;
+    if (this.busy) {
+      this.backlog.push(packet);
+      return;
+    }
+    this.handle(packet);
+  }
+
+  private handle(packet: Packet): void {
+    try {
+      const result = dispatchPacket(this, packet);
+      if (isPromise<void>(result)) {
+        // A hook answered asynchronously: hold later packets so their order is kept.
+        this.busy = true;
+        this.socket.pause();
+        result.then(
+          () => this.resumeInput(),
+          (error: unknown) => this.onError(error),
+        );
+      }
+    } catch (error) {
+      this.onError(error);
+    }
+  }
+
+  private resumeInput(): void {
+    this.busy = false;
+    while (!this.busy && this.backlog.length > 0 && this.state !== 'closed') {
+      this.handle(this.backlog.shift()!);
+    }
+    if (!this.busy && this.state !== 'closed') this.socket.resume();
+  }
+
+  /** A decode error or a handler failure: close with the right reason code. */
+  onError(error: unknown): void {
+    if (this.state === 'closed') return;
+    if (error instanceof MqttProtocolError) {
+      this.broker.logger.debug({ clientId: this.clientId, code: error.code, reasonCode: error.reasonCode }, error.message);
+      if (this.state === 'awaiting-connect') {
+        if (error.code === 'UNSUPPORTED_PROTOCOL_VERSION') {
+          // [MQTT-3.1.2-2] CONNACK 0x01 (3.1.1 form: the only one every client understands), then close
+          this.writeBuffer(encodePacket({ type: 'connack', sessionPresent: false, reasonCode: 1 }, 4));
+        } else if (this.decoder.protocolVersion === 5) {
+          this.writeBuffer(encodePacket({ type: 'connack', sessionPresent: false, reasonCode: error.reasonCode }, 5));
+        }
+        this.destroy(error);
+        return;
+      }
+      this.disconnect(error.reasonCode, error);
+      return;
+    }
+    this.broker.logger.error({ err: error, clientId: this.clientId }, 'connection handler failed');
+    this.disconnect(ReasonCode.ImplementationSpecificError, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  /** Server-side close: DISCONNECT with a reason code on 5.0 [MQTT-4.13.1-1], then close. Wills are published. */
+  disconnect(reasonCode: number, error?: Error, reasonString?: string): void {
+    if (this.state === 'closed') return;
+    this.closeReason.reasonCode = reasonCode;
+    if (error) this.closeReason.error = error;
+    if (this.protocolVersion === 5 && this.state === 'connected') {
+      this.send({ type: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined });
+    }
+    this.end();
+  }
+
+  /** Flushes what is written and closes; the socket is destroyed if the peer does not close. */
+  end(): void {
+    if (this.state === 'closed') return;
+    this.uncork();
+    this.state = 'closed';
+    this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), 1000);
+    timer.unref();
+  }
+
+  destroy(error?: Error): void {
+    if (error) this.closeReason.error ??= error;
+    this.state = 'closed';
+    this.socket.destroy();
+  }
+
+  private onClose(): void {
+    this.state = 'closed';
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.keepaliveTimer);
+    clearTimeout(this.expiryTimer);
+    this.backlog = [];
+    if (this.session !== undefined) {
+      const will = this.will;
+      this.will = undefined;
+      this.broker.connectionLost(this, will);
+    }
+    if (this.broker.connections.delete(this)) {
+      this.broker.hooks.clientDisconnected(this.client, this.closeReason);
+    }
+  }
+
+  /** CONNECT accepted: stop the connect timer and start keepalive [MQTT-3.1.2-24] at 1.5x. */
+  startKeepalive(keepalive: number): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.keepalive = keepalive;
+    if (keepalive > 0) {
+      this.keepaliveTimer = setTimeout(() => this.onKeepaliveExpired(), keepalive * 1500);
+    }
+  }
+
+  private onKeepaliveExpired(): void {
+    this.broker.logger.debug({ clientId: this.clientId }, 'keepalive expired');
+    this.disconnect(ReasonCode.KeepAliveTimeout, new Error('keepalive timeout'));
+  }
+
+  /** Closes the connection when the authentication expires (e.g. a JWT's exp). */
+  setExpiry(expiresAt: number): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(() => this.disconnect(ReasonCode.NotAuthorized, new Error('authentication expired')), Math.max(0, expiresAt - Date.now()));
+  }
+
+  // ---- write path ----
+
+  send(packet: Packet): void {
+    let buffer = encodePacket(packet, this.protocolVersion);
+    if (buffer.length > this.clientMaximumPacketSize && 'properties' in packet && packet.properties) {
+      // [MQTT-3.1.2-25] never exceed the client's Maximum Packet Size: drop what is optional first
+      const { reasonString: _reason, userProperties: _user, ...rest } = packet.properties;
+      buffer = encodePacket({ ...packet, properties: rest } as Packet, this.protocolVersion);
+      if (buffer.length > this.clientMaximumPacketSize) return;
+    }
+    this.writeBuffer(buffer);
+  }
+
+  writeBuffer(buffer: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      // Batch every write of this tick into one syscall.
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => this.uncork());
+    }
+    this.broker.counters.bytesSent += buffer.length;
+    this.socket.write(buffer);
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  isWritable(): boolean {
+    return this.socket.writableLength < this.maxSocketBufferBytes && !this.socket.destroyed;
+  }
+
+  writePublish(message: RoutedMessage, options: PublishWriteOptions): boolean {
+    if (this.socket.destroyed) return true;
+    const encoder = message.encoder(this.protocolVersion);
+    let header: Buffer;
+    if (this.protocolVersion === 5) {
+      const now = Date.now();
+      const headerOptions = {
+        qos: options.qos,
+        retain: options.retain,
+        dup: options.dup,
+        packetId: options.packetId,
+        subscriptionIdentifiers: options.subscriptionIdentifiers,
+        messageExpiryInterval: message.remainingExpiry(now), // [MQTT-3.3.2-6] the remaining lifetime
+        topicAlias: undefined as number | undefined,
+        omitTopic: false,
+      };
+      const aliases = this.outboundAliases;
+      let newAlias: number | undefined;
+      if (aliases !== undefined) {
+        const known = aliases.get(message.stored.topic);
+        if (known !== undefined) {
+          headerOptions.topicAlias = known;
+          headerOptions.omitTopic = true;
+        } else {
+          newAlias = aliases.next();
+          headerOptions.topicAlias = newAlias;
+        }
+      }
+      // [MQTT-3.1.2-25] a message too big for this client is not sent to it
+      if (this.clientMaximumPacketSize !== Number.POSITIVE_INFINITY && encoder.packetSize(headerOptions) > this.clientMaximumPacketSize) {
+        return false;
+      }
+      if (newAlias !== undefined) aliases!.assign(message.stored.topic, newAlias);
+      header = encoder.header(headerOptions);
+    } else {
+      header = encoder.header({ qos: options.qos, retain: options.retain, dup: options.dup, packetId: options.packetId });
+    }
+    this.writeBuffer(header);
+    if (encoder.payload.length > 0) this.writeBuffer(encoder.payload);
+    this.broker.counters.messagesSent++;
+    return true;
+  }
+
+  writePubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId, reasonCode: 0 });
+  }
+}

@@ -1,0 +1,143 @@
+// Inbound PUBLISH: topic aliases, flow control, exactly-once bookkeeping, authorization,
+// then routing; PUBACK/PUBREC go out once the store made the work durable.
+
+import { isPromise } from '../broker/hook-runner.js';
+import type { Properties, PublishPacket } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { StoredMessage } from '../store/store.js';
+import { isValidTopicName } from '../topics/topic-validation.js';
+import type { Connection } from './connection.js';
+import { violation } from './violation.js';
+
+const sysPrefix = '$SYS';
+
+export function handlePublish(connection: Connection, packet: PublishPacket): void | Promise<void> {
+  const broker = connection.broker;
+  const { limits, mqtt } = broker.config;
+  const session = connection.session!;
+  const version = connection.protocolVersion;
+  let topic = packet.topic;
+
+  if (version === 5) {
+    const alias = packet.properties?.topicAlias;
+    if (alias !== undefined) {
+      // [MQTT-3.3.2-9] [MQTT-3.3.2-10] 0 or above our Topic Alias Maximum
+      if (alias === 0 || alias > limits.topicAliasMaximum) {
+        throw violation(ReasonCode.TopicAliasInvalid, 'TOPIC_ALIAS_INVALID', `topic alias ${alias} out of range`, 'publish');
+      }
+      if (topic.length === 0) {
+        const known = connection.inboundAliases.get(alias);
+        if (known === undefined) throw violation(ReasonCode.ProtocolError, 'TOPIC_ALIAS_UNKNOWN', `topic alias ${alias} not set`, 'publish');
+        topic = known;
+      } else {
+        connection.inboundAliases.set(alias, topic);
+      }
+    }
+    // [MQTT-3.2.2-11] QoS above Maximum QoS
+    if (packet.qos > mqtt.maximumQoS) throw violation(ReasonCode.QoSNotSupported, 'QOS_NOT_SUPPORTED', `QoS ${packet.qos} not supported`, 'publish');
+    // [MQTT-3.2.2-14] retain when Retain Available is 0
+    if (packet.retain && !mqtt.retainAvailable) throw violation(ReasonCode.RetainNotSupported, 'RETAIN_NOT_SUPPORTED', 'retain not supported', 'publish');
+    // [MQTT-3.3.4-9] more unacknowledged QoS 1/2 publishes than our Receive Maximum
+    if (packet.qos > 0 && connection.pendingAcks + session.incomingQoS2.size >= limits.receiveMaximum && !session.incomingQoS2.has(packet.packetId!)) {
+      throw violation(ReasonCode.ReceiveMaximumExceeded, 'RECEIVE_MAXIMUM_EXCEEDED', 'receive maximum exceeded', 'publish');
+    }
+  }
+  if (topic.length === 0) throw violation(ReasonCode.ProtocolError, 'EMPTY_TOPIC_NAME', 'empty topic name without alias', 'publish');
+
+  if (packet.qos === 2 && session.incomingQoS2.has(packet.packetId!)) {
+    // [MQTT-4.3.3-10] a re-sent QoS 2 PUBLISH before PUBREL: acknowledge again, do not deliver twice
+    connection.send({ type: 'pubrec', packetId: packet.packetId!, reasonCode: ReasonCode.Success });
+    return;
+  }
+  broker.counters.messagesReceived++;
+
+  if (!isValidTopicName(topic, { maxLength: limits.maxTopicLength, maxLevels: limits.maxTopicLevels })) {
+    return reject(connection, packet, ReasonCode.TopicNameInvalid);
+  }
+  // $SYS belongs to the broker: clients may not publish there (5.0: 0x87 Not authorized).
+  if (topic.startsWith(sysPrefix) && (topic.length === sysPrefix.length || topic.charCodeAt(sysPrefix.length) === 0x2f)) {
+    return reject(connection, packet, ReasonCode.NotAuthorized);
+  }
+
+  const routed = topic === packet.topic ? packet : { ...packet, topic };
+  const allowed = broker.hooks.authorizePublish(connection.client, routed);
+  if (isPromise<boolean>(allowed)) return allowed.then((decision) => finishPublish(connection, routed, decision));
+  finishPublish(connection, routed, allowed);
+}
+
+function finishPublish(connection: Connection, packet: PublishPacket, allowed: boolean): void {
+  if (connection.state === 'closed') return;
+  const broker = connection.broker;
+  if (!allowed) return reject(connection, packet, ReasonCode.NotAuthorized);
+  if (packet.qos > 0 && !broker.store.writable) {
+    // The store cannot make it durable: refuse rather than acknowledge a message we may lose.
+    if (connection.protocolVersion === 5) return reject(connection, packet, ReasonCode.QuotaExceeded);
+    broker.logger.warn({ clientId: connection.clientId, topic: packet.topic }, 'store not writable: QoS>0 publish not acknowledged');
+    return;
+  }
+
+  const now = Date.now();
+  let properties: Properties | undefined;
+  let expiresAt: number | undefined;
+  if (packet.properties !== undefined) {
+    const { topicAlias: _alias, subscriptionIdentifiers: _ids, messageExpiryInterval, ...rest } = packet.properties;
+    let expiry = messageExpiryInterval;
+    const cap = broker.config.limits.maxMessageExpiry;
+    if (cap > 0 && (expiry === undefined || expiry > cap)) expiry = cap;
+    if (expiry !== undefined) expiresAt = now + expiry * 1000;
+    properties = rest;
+  } else if (broker.config.limits.maxMessageExpiry > 0) {
+    expiresAt = now + broker.config.limits.maxMessageExpiry * 1000;
+  }
+  const stored: StoredMessage = {
+    topic: packet.topic,
+    payload: packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    properties,
+    receivedAt: now,
+    expiresAt,
+    publisherId: connection.clientId,
+  };
+  const deliveries = broker.publish(stored, connection.client);
+  if (packet.qos === 0) return;
+
+  const session = connection.session!;
+  const packetId = packet.packetId!;
+  // 5.0: tell the publisher nobody was listening (0x10)
+  const reasonCode = connection.protocolVersion === 5 && deliveries === 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success;
+  if (packet.qos === 2) {
+    session.incomingQoS2.add(packetId);
+    if (session.persistent) broker.store.putIncomingQoS2(session.clientId, packetId);
+  } else {
+    connection.pendingAcks++;
+  }
+  const type = packet.qos === 1 ? 'puback' : 'pubrec';
+  broker.acks.add({
+    send: () => {
+      if (type === 'puback') connection.pendingAcks--;
+      connection.send({ type, packetId, reasonCode });
+    },
+    fail: (error) => {
+      if (type === 'puback') connection.pendingAcks--;
+      broker.logger.error({ err: error, clientId: connection.clientId }, 'store write failed: publish not acknowledged');
+      connection.disconnect(ReasonCode.UnspecifiedError, error);
+    },
+  });
+}
+
+/**
+ * A publish the broker will not route. 5.0 says why in PUBACK/PUBREC; 3.1.1 has no way to,
+ * so it is acknowledged (the client must not retry it forever) and dropped.
+ */
+function reject(connection: Connection, packet: PublishPacket, reasonCode: number): void {
+  connection.broker.logger.debug({ clientId: connection.clientId, topic: packet.topic, reasonCode }, 'publish refused');
+  connection.broker.counters.messagesDropped++;
+  if (packet.qos === 0) return;
+  const code = connection.protocolVersion === 5 ? reasonCode : ReasonCode.Success;
+  if (packet.qos === 2 && code === ReasonCode.Success) {
+    // 3.1.1: the PUBREL that follows must find the id (exactly-once bookkeeping)
+    connection.session!.incomingQoS2.add(packet.packetId!);
+  }
+  connection.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: code });
+}

@@ -1,0 +1,47 @@
+// Plain TCP listener.
+
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/schema.js';
+import type { AcceptStream, Listener, ListenerAddress } from './listener.js';
+
+export class TcpListener implements Listener {
+  readonly name: string;
+  readonly type = 'tcp';
+  private readonly config: ListenerConfig;
+  private readonly server: Server;
+
+  constructor(config: ListenerConfig, name: string, accept: AcceptStream) {
+    this.config = config;
+    this.name = name;
+    this.server = createServer({ noDelay: true }, (socket: Socket) => {
+      accept(socket, { listener: name, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+    });
+  }
+
+  start(): Promise<ListenerAddress> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error) => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(this.config.port, this.config.host, () => {
+        this.server.off('error', onError);
+        const address = this.server.address();
+        if (address === null || typeof address === 'string') {
+          resolve({ host: this.config.host, port: this.config.port });
+        } else {
+          resolve({ host: address.address, port: address.port });
+        }
+      });
+    });
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.server.listening) return resolve();
+      this.server.close(() => resolve());
+    });
+  }
+}
+
+export function createTcpListener(config: ListenerConfig, name: string, accept: AcceptStream): Listener {
+  return new TcpListener(config, name, accept);
+}

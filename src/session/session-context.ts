@@ -1,0 +1,14 @@
+// Broker-wide services a Session reports to (kept as an interface to avoid a dependency on the broker).
+
+import type { PublishPacket } from '../protocol/packets.js';
+import type { DropReason } from '../hooks/hooks.js';
+import type { ClientInfo } from '../hooks/hooks.js';
+import type { Store } from '../store/store.js';
+
+export interface SessionContext {
+  readonly store: Store;
+  readonly maxQueuedMessages: number;
+  readonly queueQoS0: boolean;
+  onDropped(clientId: string, packet: () => PublishPacket, reason: DropReason): void;
+  onDelivered(client: ClientInfo, packet: () => PublishPacket): void;
+}

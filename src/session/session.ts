@@ -1,0 +1,342 @@
+// A Session is what outlives a connection: subscriptions, the outgoing queue and inflight
+// window, packet identifiers, incoming QoS 2 state, and the expiry / will timers.
+// It is the router's DeliveryTarget for a local client.
+
+import type { ProtocolVersion, PublishPacket, QoS, WillMessage } from '../protocol/packets.js';
+import type { DeliveryOptions, DeliveryTarget } from '../router/delivery-target.js';
+import { RoutedMessage } from '../router/routed-message.js';
+import type { OutgoingRecord, SessionRecord, SubscriptionRecord } from '../store/store.js';
+import type { SessionContext } from './session-context.js';
+import type { SessionLink } from './session-link.js';
+import type { LongTimer } from './long-timer.js';
+
+/** Session Expiry Interval meaning "never expires". */
+export const NEVER_EXPIRES = 0xffffffff;
+
+export interface OutgoingEntry {
+  seq: number;
+  message: RoutedMessage;
+  qos: QoS;
+  retain: boolean;
+  subscriptionIdentifiers?: number[];
+  packetId?: number;
+  state: 'queued' | 'sent' | 'released';
+  /** The $share filter this came through, to hand it to another member if this client goes away. */
+  sharedFilter?: string;
+}
+
+export class Session implements DeliveryTarget {
+  readonly clientId: string;
+  protocolVersion: ProtocolVersion;
+  /** Seconds; 0 = ends with the connection; NEVER_EXPIRES = never. */
+  expiryInterval: number;
+  readonly subscriptions = new Map<string, SubscriptionRecord>();
+  /** Incoming QoS 2 packet ids received (and routed) but not yet released by PUBREL. */
+  readonly incomingQoS2 = new Set<number>();
+  link: SessionLink | undefined;
+  disconnectedAt: number | undefined;
+  expiryTimer: LongTimer | undefined;
+  /** A will waiting for its Will Delay Interval. */
+  delayedWill: { will: WillMessage; timer: LongTimer } | undefined;
+
+  private readonly context: SessionContext;
+  /** Sent and awaiting PUBACK / PUBREC / PUBCOMP, in send order. */
+  private readonly inflight = new Map<number, OutgoingEntry>();
+  private queue: OutgoingEntry[] = [];
+  private queueHead = 0;
+  private nextSeq = 1;
+  private nextPacketId = 1;
+
+  constructor(context: SessionContext, clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
+    this.context = context;
+    this.clientId = clientId;
+    this.protocolVersion = protocolVersion;
+    this.expiryInterval = expiryInterval;
+  }
+
+  get persistent(): boolean {
+    return this.expiryInterval > 0;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  isOnline(): boolean {
+    return this.link !== undefined;
+  }
+
+  toRecord(): SessionRecord {
+    return {
+      clientId: this.clientId,
+      protocolVersion: this.protocolVersion,
+      expiryInterval: this.expiryInterval,
+      subscriptions: [...this.subscriptions.values()],
+      disconnectedAt: this.disconnectedAt,
+    };
+  }
+
+  /** Records the session (subscriptions, expiry) in the store if it outlives its connection. */
+  persist(): void {
+    if (this.persistent) this.context.store.putSession(this.toRecord());
+  }
+
+  deliver(message: RoutedMessage, options: DeliveryOptions): void {
+    if (message.isExpired(Date.now())) {
+      this.context.onDropped(this.clientId, () => this.packetOf(message, options.qos, options.retain), 'expired');
+      return;
+    }
+    const link = this.link;
+    if (options.qos === 0) {
+      if (link !== undefined) {
+        // QoS 0 skips the queue; beyond the socket bound it is dropped, never buffered without limit.
+        if (this.queuedCount === 0 && link.isWritable()) {
+          this.write(link, message, 0, options.retain, false, undefined, options.subscriptionIdentifiers);
+        } else {
+          this.context.onDropped(this.clientId, () => this.packetOf(message, 0, options.retain), 'qos0-backpressure');
+        }
+        return;
+      }
+      if (!this.context.queueQoS0) return;
+    }
+    const entry: OutgoingEntry = {
+      seq: this.nextSeq++,
+      message,
+      qos: options.qos,
+      retain: options.retain,
+      subscriptionIdentifiers: options.subscriptionIdentifiers,
+      state: 'queued',
+      sharedFilter: options.sharedFilter,
+    };
+    if (link !== undefined && this.queuedCount === 0 && this.inflight.size < link.sendWindow && link.isWritable()) {
+      this.sendEntry(link, entry);
+      return;
+    }
+    this.enqueue(entry);
+  }
+
+  /** Adds an entry behind the queue (bounded by limits.maxQueuedMessages). */
+  private enqueue(entry: OutgoingEntry): void {
+    if (this.queuedCount >= this.context.maxQueuedMessages) {
+      this.context.onDropped(this.clientId, () => this.packetOf(entry.message, entry.qos, entry.retain), 'queue-full');
+      return;
+    }
+    this.queue.push(entry);
+    if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+  }
+
+  private sendEntry(link: SessionLink, entry: OutgoingEntry): void {
+    if (entry.qos === 0) {
+      this.write(link, entry.message, 0, entry.retain, false, undefined, entry.subscriptionIdentifiers);
+      return;
+    }
+    entry.packetId = this.allocatePacketId();
+    entry.state = 'sent';
+    this.inflight.set(entry.packetId, entry);
+    if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+    if (!this.write(link, entry.message, entry.qos, entry.retain, false, entry.packetId, entry.subscriptionIdentifiers)) {
+      // Too large for this client: it will never be acknowledged, so forget it now.
+      this.forget(entry);
+    }
+  }
+
+  private write(
+    link: SessionLink,
+    message: RoutedMessage,
+    qos: QoS,
+    retain: boolean,
+    dup: boolean,
+    packetId: number | undefined,
+    subscriptionIdentifiers: number[] | undefined,
+  ): boolean {
+    const written = link.writePublish(message, { qos, retain, dup, packetId, subscriptionIdentifiers });
+    if (!written) {
+      this.context.onDropped(this.clientId, () => this.packetOf(message, qos, retain), 'packet-too-large');
+    } else if (qos === 0) {
+      this.context.onDelivered(link.client, () => this.packetOf(message, qos, retain));
+    }
+    return written;
+  }
+
+  /** Sends queued entries while the window and the socket allow. */
+  pump(): void {
+    const link = this.link;
+    if (link === undefined) return;
+    const now = Date.now();
+    while (this.queueHead < this.queue.length && this.inflight.size < link.sendWindow && link.isWritable()) {
+      const entry = this.queue[this.queueHead]!;
+      this.queue[this.queueHead] = undefined as unknown as OutgoingEntry; // release the reference for GC
+      this.queueHead++;
+      if (entry.message.isExpired(now)) {
+        this.forget(entry);
+        this.context.onDropped(this.clientId, () => this.packetOf(entry.message, entry.qos, entry.retain), 'expired');
+        continue;
+      }
+      if (entry.qos === 0) {
+        this.write(link, entry.message, 0, entry.retain, false, undefined, entry.subscriptionIdentifiers);
+        this.forget(entry);
+        continue;
+      }
+      this.sendEntry(link, entry);
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Attaches a connection and re-sends what was in flight, in the original order [MQTT-4.4.0-1]. */
+  attach(link: SessionLink): void {
+    this.link = link;
+    this.protocolVersion = link.protocolVersion;
+    this.disconnectedAt = undefined;
+    for (const entry of this.inflight.values()) {
+      if (entry.state === 'released') {
+        link.writePubrel(entry.packetId!); // [MQTT-4.4.0-1] re-send PUBREL with its original packet id
+      } else if (entry.message.isExpired(Date.now()) && this.protocolVersion === 5) {
+        // 5.0 lets an expired unacknowledged message go; 3.1.1 must re-send it.
+        this.forget(entry);
+      } else {
+        // [MQTT-3.3.1-1] DUP set on re-delivery
+        if (!link.writePublish(entry.message, { qos: entry.qos, retain: entry.retain, dup: true, packetId: entry.packetId, subscriptionIdentifiers: entry.subscriptionIdentifiers })) {
+          this.forget(entry);
+        }
+      }
+    }
+    this.pump();
+  }
+
+  /**
+   * Detaches the connection. Entries that came through a shared subscription and are not
+   * yet released are taken out and returned, to be given to another member of the group.
+   */
+  detach(): OutgoingEntry[] {
+    this.link = undefined;
+    this.disconnectedAt = Date.now();
+    const moved: OutgoingEntry[] = [];
+    for (const entry of this.inflight.values()) {
+      if (entry.sharedFilter !== undefined && entry.state === 'sent') moved.push(entry);
+    }
+    for (let index = this.queueHead; index < this.queue.length; index++) {
+      const entry = this.queue[index]!;
+      if (entry.sharedFilter !== undefined) moved.push(entry);
+    }
+    if (moved.length > 0) {
+      for (const entry of moved) this.forget(entry);
+      this.queue = this.queue.slice(this.queueHead).filter((entry) => entry.sharedFilter === undefined);
+      this.queueHead = 0;
+    }
+    return moved;
+  }
+
+  /** PUBACK from the client. False if no QoS 1 message had that packet id. */
+  acknowledge(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.qos !== 1) return false;
+    this.forget(entry);
+    if (this.link !== undefined) this.context.onDelivered(this.link.client, () => this.packetOf(entry.message, 1, entry.retain));
+    this.pump();
+    return true;
+  }
+
+  /** PUBREC from the client: false if unknown (PUBREL 0x92 is then due). */
+  received(packetId: number, reasonCode: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.qos !== 2) return false;
+    if (reasonCode >= 0x80) {
+      // 5.0 §4.3.3: a PUBREC with a failure reason code ends the exchange; the packet id is free again.
+      this.forget(entry);
+      this.pump();
+      return true;
+    }
+    entry.state = 'released';
+    if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+    return true;
+  }
+
+  /** PUBCOMP from the client. */
+  completed(packetId: number): boolean {
+    const entry = this.inflight.get(packetId);
+    if (entry === undefined || entry.state !== 'released') return false;
+    this.forget(entry);
+    if (this.link !== undefined) this.context.onDelivered(this.link.client, () => this.packetOf(entry.message, 2, entry.retain));
+    this.pump();
+    return true;
+  }
+
+  /** Drops an entry from the inflight window and from the store. */
+  private forget(entry: OutgoingEntry): void {
+    if (entry.packetId !== undefined && this.inflight.get(entry.packetId) === entry) this.inflight.delete(entry.packetId);
+    if (this.persistent) this.context.store.deleteOutgoing(this.clientId, entry.seq);
+  }
+
+  /** Every queued and inflight entry (for the store and for tests), in order. */
+  outgoingRecords(): OutgoingRecord[] {
+    const records: OutgoingRecord[] = [];
+    for (const entry of this.inflight.values()) records.push(this.recordOf(entry));
+    for (let index = this.queueHead; index < this.queue.length; index++) records.push(this.recordOf(this.queue[index]!));
+    return records;
+  }
+
+  /** Restores outgoing state recovered from the store (records sorted by seq). */
+  restoreOutgoing(records: OutgoingRecord[]): void {
+    const now = Date.now();
+    for (const record of records) {
+      const message = new RoutedMessage(record.message);
+      if (record.state === 'queued' && message.isExpired(now)) {
+        this.context.store.deleteOutgoing(this.clientId, record.seq);
+        continue;
+      }
+      const entry: OutgoingEntry = {
+        seq: record.seq,
+        message,
+        qos: record.qos,
+        retain: record.retain,
+        subscriptionIdentifiers: record.subscriptionIdentifiers,
+        packetId: record.packetId,
+        state: record.state,
+      };
+      if (entry.state !== 'queued' && entry.packetId !== undefined) this.inflight.set(entry.packetId, entry);
+      else this.queue.push(entry);
+      if (record.seq >= this.nextSeq) this.nextSeq = record.seq + 1;
+    }
+  }
+
+  /** Drops every queued and inflight message (clean start, or the session ends). */
+  clearOutgoing(): void {
+    this.inflight.clear();
+    this.queue = [];
+    this.queueHead = 0;
+  }
+
+  private allocatePacketId(): number {
+    // [MQTT-2.2.1-3] a non-zero id not in use by another unacknowledged PUBLISH of this session
+    for (let attempts = 0; attempts < 65535; attempts++) {
+      const packetId = this.nextPacketId;
+      this.nextPacketId = packetId === 65535 ? 1 : packetId + 1;
+      if (!this.inflight.has(packetId)) return packetId;
+    }
+    throw new Error('no free packet identifier');
+  }
+
+  private recordOf(entry: OutgoingEntry): OutgoingRecord {
+    return {
+      seq: entry.seq,
+      message: entry.message.stored,
+      qos: entry.qos,
+      retain: entry.retain,
+      subscriptionIdentifiers: entry.subscriptionIdentifiers,
+      packetId: entry.packetId,
+      state: entry.state,
+    };
+  }
+
+  private packetOf(message: RoutedMessage, qos: QoS, retain: boolean): PublishPacket {
+    const { topic, payload, properties } = message.stored;
+    return { type: 'publish', topic, payload, qos, retain, dup: false, properties };
+  }
+}
