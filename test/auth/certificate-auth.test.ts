@@ -20,6 +20,6 @@ test('subject CN, else the first SAN, becomes the user name', () => {
 
 test('restricted to the listeners configured with certificateAsUsername', () => {
   const hooks = certificateAuthenticator(new Set(['mtls']));
-  assert.equal(ask(hooks, { listener: 'mtls', certificate: { subjectCN: 'a' } })?.result, 'allow');
-  assert.equal(ask(hooks, { listener: 'tls:8883', certificate: { subjectCN: 'a' } })?.result, 'next');
+  assert.deepEqual(ask(hooks, { listener: 'mtls', certificate: { subjectCN: 'a' } }), { result: 'allow', username: 'a' });
+  assert.deepEqual(ask(hooks, { listener: 'tls:8883', certificate: { subjectCN: 'a' } }), { result: 'next' });
 });
