@@ -6,6 +6,7 @@ import { exitCodes } from './exit-codes.js';
 import { packageInfo } from './package-info.js';
 import { registerBenchCommand } from '../bench/command.js';
 import { registerStartCommand } from './start.js';
+import { registerPasswdCommand } from './passwd.js';
 
 const program = new Command('petrel')
   .description('Petrel: an MQTT 3.1.1 / 5.0 broker for Node.js')
@@ -19,5 +20,6 @@ const program = new Command('petrel')
 
 registerStartCommand(program);
 registerBenchCommand(program);
+registerPasswdCommand(program);
 
 await program.parseAsync(process.argv);

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { exitCodes } from './exit-codes.js';
 import {
   parsePasswordFile,
   validUsername,
@@ -114,7 +115,7 @@ export function registerPasswdCommand(program: Command): void {
         await runPasswd({ file, username, password: effectivePassword, create: flags.create, delete: flags.delete });
       } catch (error) {
         process.stderr.write(`petrel passwd: ${(error as Error).message}\n`);
-        process.exitCode = 1;
+        process.exitCode = exitCodes.failure;
       }
     });
 }
