@@ -147,7 +147,8 @@ export class Connection implements SessionLink {
         } else if (this.decoder.protocolVersion === 5) {
           this.writeBuffer(encodePacket({ type: 'connack', sessionPresent: false, reasonCode: error.reasonCode }, 5));
         }
-        this.destroy(error);
+        this.closeReason.error = error;
+        this.end();
         return;
       }
       this.disconnect(error.reasonCode, error);

@@ -2,8 +2,9 @@
 
 import mqtt, { type IClientOptions, type MqttClient, type IPublishPacket } from 'mqtt';
 
-export async function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+export async function connectClient(url: string, options: IClientOptions = {}, beforeConnect?: (client: MqttClient) => void): Promise<MqttClient> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 3000, ...options });
+  beforeConnect?.(client);
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
     client.once('error', reject);
@@ -55,3 +56,12 @@ export function closeClient(client: MqttClient): Promise<void> {
 }
 
 export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Connects with a message collector attached before CONNACK (for messages sent right after it). */
+export async function connectCollecting(url: string, options: IClientOptions = {}): Promise<{ client: MqttClient; inbox: ReturnType<typeof collect> }> {
+  let inbox: ReturnType<typeof collect> | undefined;
+  const client = await connectClient(url, options, (created) => {
+    inbox = collect(created);
+  });
+  return { client, inbox: inbox! };
+}
