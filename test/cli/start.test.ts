@@ -1,0 +1,141 @@
+import { describe, test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectAsync, type IDisconnectPacket, type MqttClient } from 'mqtt';
+import { cleanEnvironment, collect, runPetrel, spawnPetrel } from './petrel-process.js';
+
+const directory = mkdtempSync(join(tmpdir(), 'petrel-start-'));
+after(() => rmSync(directory, { recursive: true, force: true }));
+
+interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** Parses the child's JSON log lines and resolves with the first one whose message is `message`. */
+function waitForLog(child: ChildProcess, message: string, timeoutMs = 15000): Promise<LogLine> {
+  const stdout = child.stdout!;
+  let pending = '';
+  return new Promise((resolve, reject) => {
+    // Listening with 'data' (not readline, whose close() pauses the stream and so would keep the child's pipe open).
+    const finish = (outcome: () => void): void => {
+      clearTimeout(timer);
+      stdout.off('data', onData);
+      child.off('close', onClose);
+      outcome();
+    };
+    const onData = (chunk: Buffer | string): void => {
+      pending += chunk.toString();
+      let newline = pending.indexOf('\n');
+      while (newline !== -1) {
+        const text = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        newline = pending.indexOf('\n');
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          continue;
+        }
+        if (line.msg === message) {
+          finish(() => resolve(line));
+          return;
+        }
+      }
+    };
+    const onClose = (): void => finish(() => reject(new Error(`petrel exited before logging "${message}"`)));
+    const timer = setTimeout(() => finish(() => reject(new Error(`no "${message}" log line within ${timeoutMs} ms`))), timeoutMs);
+    stdout.on('data', onData);
+    child.on('close', onClose);
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+function startPetrel(args: string[]): ChildProcess {
+  const dataDirectory = mkdtempSync(join(directory, 'data-'));
+  return spawnPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDirectory, ...args], {
+    env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
+  });
+}
+
+describe('petrel start', () => {
+  test('logs the bound port, serves MQTT, and exits 0 on SIGTERM after a graceful stop', async () => {
+    const child = startPetrel([]);
+    const exited = collect(child, 20000);
+    let client: MqttClient | undefined;
+    try {
+      const listening = await waitForLog(child, 'petrel listening');
+      const listeners = listening.listeners as Array<{ type: string; host: string; port: number }>;
+      assert.equal(listeners.length, 1);
+      assert.equal(listeners[0]?.type, 'tcp');
+      assert.equal(listeners[0]?.host, '127.0.0.1');
+      const port = listeners[0]?.port ?? 0;
+      assert.ok(port > 0, `a real port, got ${port}`);
+      assert.deepEqual(listening.addresses, [`tcp://127.0.0.1:${port}`]);
+
+      client = await connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, clientId: 'cli-test' });
+      const subscriber = client;
+      const received = new Promise<string>((resolve) => subscriber.once('message', (_topic, payload) => resolve(payload.toString())));
+      await client.subscribeAsync('cli/test', { qos: 1 });
+      await client.publishAsync('cli/test', 'hello', { qos: 1 });
+      assert.equal(await withTimeout(received, 5000, 'the published message'), 'hello');
+
+      const disconnected = new Promise<IDisconnectPacket>((resolve) => subscriber.once('disconnect', resolve));
+      child.kill('SIGTERM');
+      const disconnect = await withTimeout(disconnected, 8000, 'DISCONNECT after SIGTERM');
+      assert.equal(disconnect.reasonCode, 0x8b, 'DISCONNECT Server shutting down');
+
+      const result = await exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /"msg":"petrel stopped"/);
+    } finally {
+      await client?.endAsync(true);
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('SIGINT also stops it with exit 0; --workers 2 warns and runs one process', async () => {
+    const child = startPetrel(['--workers', '2']);
+    const exited = collect(child, 20000);
+    try {
+      await waitForLog(child, 'petrel listening');
+      child.kill('SIGINT');
+      const result = await exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /"level":"warn".*multi-process mode is not implemented yet/);
+    } finally {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('a port in use: one clear line on stderr and exit 1', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const result = await runPetrel(['start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', mkdtempSync(join(directory, 'data-'))], {
+        env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
+      });
+      assert.equal(result.code, 1);
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0] ?? '', /^petrel: cannot start: .*EADDRINUSE/);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});
