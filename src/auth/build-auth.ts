@@ -16,6 +16,7 @@ import type {
 } from '../hooks/hooks.js';
 import type { ConnectPacket, PublishPacket, Subscription } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
+import { listenerName } from '../listeners/listener.js';
 import { AccessControl, aclAuthorizer, loadAclFile, reloadAclFile } from './acl-file.js';
 import { certificateAuthenticator } from './certificate-auth.js';
 import { HttpAuthenticator, httpAuthenticator } from './http-auth.js';
@@ -40,11 +41,6 @@ export interface AuthSystem {
 export interface BuildAuthOptions {
   /** Reload files when they change on disk (default true). */
   watch?: boolean;
-}
-
-/** The name a listener reports in ClientInfo.listener. */
-export function listenerName(listener: PetrelConfig['listeners'][number]): string {
-  return listener.name ?? `${listener.type}:${listener.port}`;
 }
 
 function defaultChain(config: PetrelConfig): ChainEntry[] {
