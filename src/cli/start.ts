@@ -78,9 +78,18 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   try {
     // Loaded lazily so `petrel --help` and config errors do not pay for the broker's start-up imports.
-    const { Broker } = await import('../broker/broker.js');
-    const broker = new Broker(config, { logger });
-    handleSignals(() => broker.stop(), logger);
+    const [{ Broker }, { buildAuth }] = await Promise.all([import('../broker/broker.js'), import('../auth/build-auth.js')]);
+    const auth = buildAuth(config, logger);
+    const broker = new Broker(config, { logger, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
+    handleSignals(async () => {
+      await broker.stop();
+      auth.close();
+    }, logger);
+    // SIGHUP re-reads the password, ACL and key files (as mosquitto does); failures keep the old state.
+    process.on('SIGHUP', () => {
+      logger.info({ signal: 'SIGHUP' }, 'reloading authentication files');
+      auth.reload().catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+    });
     await broker.start();
     const listeners: BoundAddress[] = broker.addresses;
     logger.info({ listeners, addresses: listeners.map(addressUrl) }, 'petrel listening');

@@ -63,11 +63,17 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-function startPetrel(args: string[]): ChildProcess {
+function startPetrel(args: string[], environment: NodeJS.ProcessEnv = {}): ChildProcess {
   const dataDirectory = mkdtempSync(join(directory, 'data-'));
   return spawnPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDirectory, ...args], {
-    env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
+    env: cleanEnvironment({ PETREL_HTTP__PORT: '0', ...environment }),
   });
+}
+
+async function listeningPort(child: ChildProcess): Promise<number> {
+  const listening = await waitForLog(child, 'petrel listening');
+  const listeners = listening.listeners as Array<{ port: number }>;
+  return listeners[0]?.port ?? 0;
 }
 
 describe('petrel start', () => {
@@ -116,6 +122,21 @@ describe('petrel start', () => {
       const result = await exited;
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /"level":"warn".*multi-process mode is not implemented yet/);
+    } finally {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('the auth configuration is applied: anonymous off refuses a client without credentials', async () => {
+    const child = startPetrel([], { PETREL_AUTH__ANONYMOUS: 'false' });
+    const exited = collect(child, 20000);
+    try {
+      const port = await listeningPort(child);
+      await assert.rejects(
+        connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, connectTimeout: 5000 }),
+        (error: Error & { code?: number }) => error.code === 0x86 || error.code === 0x87,
+      );
     } finally {
       child.kill('SIGKILL');
       await exited.catch(() => undefined);
