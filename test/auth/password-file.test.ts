@@ -25,9 +25,11 @@ function repositoryRoot(): string {
 }
 
 function runCli(args: string[], input?: string): Promise<{ code: number | null; stderr: string }> {
+  // Compiled (the final suite): the real `petrel` launcher. Under tsx: a small entry with only `passwd`.
   const typescript = import.meta.url.endsWith('.ts');
-  const entry = join(here, 'fixtures', typescript ? 'passwd-entry.ts' : 'passwd-entry.js');
-  const nodeArgs = typescript ? ['--import', 'tsx', entry, 'passwd', ...args] : [entry, 'passwd', ...args];
+  const nodeArgs = typescript
+    ? ['--import', 'tsx', join(here, 'fixtures', 'passwd-entry.ts'), 'passwd', ...args]
+    : [join(repositoryRoot(), 'bin', 'petrel.js'), 'passwd', ...args];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, nodeArgs, { cwd: repositoryRoot(), stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
