@@ -143,6 +143,33 @@ describe('petrel start', () => {
     }
   });
 
+  test('log.pretty prints human-readable lines, flushed before the exit', async () => {
+    const child = startPetrel([], { PETREL_LOG__PRETTY: 'true' });
+    const exited = collect(child, 20000);
+    try {
+      let output = '';
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          child.stdout?.on('data', (chunk: Buffer | string) => {
+            output += chunk.toString();
+            if (output.includes('petrel listening')) resolve();
+          });
+        }),
+        15000,
+        'pretty "petrel listening" line',
+      );
+      child.kill('SIGTERM');
+      const result = await exited;
+      assert.equal(result.code, 0, result.stderr);
+      assert.doesNotMatch(result.stdout, /^\{/m, 'no JSON lines');
+      assert.match(result.stdout, /INFO.*petrel listening/);
+      assert.match(result.stdout, /INFO.*petrel stopped/);
+    } finally {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
   test('a port in use: one clear line on stderr and exit 1', async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
