@@ -8,7 +8,7 @@ import { Connection, type ConnectionMeta } from '../connection/connection.js';
 import type { ClientInfo, EnhancedAuthProvider, Hooks } from '../hooks/hooks.js';
 import type { PublishPacket, WillMessage } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { createTcpListener } from '../listeners/tcp-listener.js';
+import { builtInListenerTypes } from '../listeners/listener-types.js';
 import { listenerName, type Listener, type ListenerFactory } from '../listeners/listener.js';
 import { RetainedMessages } from '../router/retained-messages.js';
 import { RoutedMessage } from '../router/routed-message.js';
@@ -52,7 +52,7 @@ export interface BrokerStats {
 }
 
 
-const listenerFactories = new Map<string, ListenerFactory>([['tcp', createTcpListener]]);
+const listenerFactories = new Map<string, ListenerFactory>(builtInListenerTypes);
 
 export class Broker implements BrokerContext {
   /** Makes a listener type (tls, ws, wss...) available to every broker. */
@@ -130,7 +130,7 @@ export class Broker implements BrokerContext {
         const factory = listenerFactories.get(listenerConfig.type);
         if (factory === undefined) throw new Error(`listener type "${listenerConfig.type}" is not available in this build`);
         const name = listenerName(listenerConfig);
-        const listener = factory(listenerConfig, name, (stream, meta) => this.handleConnection(stream, meta));
+        const listener = factory(listenerConfig, name, (stream, meta) => this.handleConnection(stream, meta), { logger: this.logger, limits: this.config.limits });
         const address = await listener.start();
         this.listeners.push(listener);
         this.addresses.push({ name, type: listener.type, host: address.host, port: address.port });

@@ -2,8 +2,9 @@
 // TCP is built in; TLS / WebSocket listeners register their factory by type.
 
 import type { Duplex } from 'node:stream';
-import type { ListenerConfig } from '../config/schema.js';
 import type { ConnectionMeta } from '../connection/connection.js';
+import type { Logger } from 'pino';
+import type { ListenerConfig, PetrelConfig } from '../config/schema.js';
 
 export type AcceptStream = (stream: Duplex, meta: ConnectionMeta) => void;
 
@@ -21,7 +22,14 @@ export interface Listener {
   stop(): Promise<void>;
 }
 
-export type ListenerFactory = (config: ListenerConfig, name: string, accept: AcceptStream) => Listener;
+/** What a listener needs from the broker besides its own configuration. */
+export interface ListenerContext {
+  logger: Logger;
+  /** connectTimeoutMs also bounds the TLS handshake, the PROXY header and the WebSocket upgrade; maxPacketSize bounds a WebSocket frame. */
+  limits: Pick<PetrelConfig['limits'], 'connectTimeoutMs' | 'maxPacketSize'>;
+}
+
+export type ListenerFactory = (config: ListenerConfig, name: string, accept: AcceptStream, context: ListenerContext) => Listener;
 
 /** The name a listener is known by in logs, metrics and ClientInfo.listener. */
 export function listenerName(config: ListenerConfig): string {

@@ -2,7 +2,9 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ListenerConfig } from '../config/schema.js';
-import type { AcceptStream, Listener, ListenerAddress } from './listener.js';
+import type { AcceptStream, Listener, ListenerAddress, ListenerContext } from './listener.js';
+import { afterProxyHeader } from './proxy-protocol.js';
+import { defaultListenerContext } from './listener-context.js';
 
 export class TcpListener implements Listener {
   readonly name: string;
@@ -10,11 +12,18 @@ export class TcpListener implements Listener {
   private readonly config: ListenerConfig;
   private readonly server: Server;
 
-  constructor(config: ListenerConfig, name: string, accept: AcceptStream) {
+  constructor(config: ListenerConfig, name: string, accept: AcceptStream, context: ListenerContext = defaultListenerContext()) {
     this.config = config;
     this.name = name;
     this.server = createServer({ noDelay: true }, (socket: Socket) => {
-      accept(socket, { listener: name, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+      if (!config.proxyProtocol) {
+        accept(socket, { listener: name, remoteAddress: socket.remoteAddress ?? '', remotePort: socket.remotePort ?? 0 });
+        return;
+      }
+      afterProxyHeader(socket, { listener: name, timeoutMs: context.limits.connectTimeoutMs, logger: context.logger }, (source) => {
+        accept(socket, { listener: name, remoteAddress: source?.address ?? socket.remoteAddress ?? '', remotePort: source?.port ?? socket.remotePort ?? 0 });
+        socket.resume(); // paused while the header was read
+      });
     });
   }
 
@@ -42,6 +51,6 @@ export class TcpListener implements Listener {
   }
 }
 
-export function createTcpListener(config: ListenerConfig, name: string, accept: AcceptStream): Listener {
-  return new TcpListener(config, name, accept);
+export function createTcpListener(config: ListenerConfig, name: string, accept: AcceptStream, context?: ListenerContext): Listener {
+  return new TcpListener(config, name, accept, context);
 }
