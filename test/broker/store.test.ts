@@ -1,0 +1,135 @@
+// The broker and its Store: acknowledgements only after whenDurable (group commit), what is
+// recorded, refusal when the store is not writable, and recovery at start-up.
+
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startBroker } from '../helpers/broker-harness.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { RecordingStore } from '../helpers/recording-store.js';
+import { delay } from '../helpers/mqtt-client.js';
+import type { ConnackPacket, Subscription } from '../../src/protocol/packets.js';
+import type { StoredMessage } from '../../src/store/store.js';
+
+const sub = (topicFilter: string, qos: 0 | 1 | 2): Subscription => ({ topicFilter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 });
+
+describe('store integration', () => {
+  test('PUBACK waits for whenDurable; one whenDurable covers the acks of one turn; the queued message was recorded first', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    const offline = await RawClient.connected(started.port, { clientId: 'durable-sub', clean: false }, 4);
+    offline.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('d/t', 1)] });
+    await offline.client.expect('suback');
+    offline.client.destroy();
+    await delay(30);
+    store.hold = true;
+    const { client } = await RawClient.connected(started.port, { clientId: 'durable-pub' }, 4);
+    const before = store.calls.length;
+    client.sendBytes(Buffer.concat([1, 2, 3].map((packetId) => publishBytes('d/t', packetId))));
+    await delay(60);
+    assert.deepEqual(client.pending(), [], 'no PUBACK before the store is durable');
+    const issued = store.names().slice(before);
+    assert.deepEqual(issued.filter((name) => name === 'whenDurable').length, 1);
+    assert.ok(issued.lastIndexOf('putOutgoing') < issued.indexOf('whenDurable'));
+    assert.equal(issued.filter((name) => name === 'putOutgoing').length, 3);
+    store.release();
+    for (const packetId of [1, 2, 3]) assert.equal((await client.expect('puback')).packetId, packetId);
+    client.destroy();
+    store.hold = false;
+    await started.stop();
+  });
+
+  test('a failed whenDurable means no PUBACK (v5: DISCONNECT 0x80)', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    store.hold = true;
+    const { client } = await RawClient.connected(started.port, { clientId: 'fails' }, 5);
+    client.send({ type: 'publish', topic: 'f', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, packetId: 1 });
+    await delay(30);
+    store.release(new Error('disk full'));
+    const disconnect = await client.expect('disconnect');
+    assert.equal(disconnect.reasonCode, 0x80);
+    store.hold = false;
+    await started.stop();
+  });
+
+  test('store not writable: v5 QoS 1 publish refused with PUBACK 0x97, QoS 0 still flows', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    store.writable = false;
+    const { client } = await RawClient.connected(started.port, { clientId: 'quota' }, 5);
+    client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('w/t', 0)] });
+    await client.expect('suback');
+    client.send({ type: 'publish', topic: 'w/t', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, packetId: 1 });
+    assert.equal((await client.expect('puback')).reasonCode, 0x97);
+    client.send({ type: 'publish', topic: 'w/t', payload: Buffer.from('zero'), qos: 0, retain: false, dup: false });
+    assert.equal((await client.expect('publish')).payload.toString(), 'zero');
+    client.destroy();
+    await started.stop();
+  });
+
+  test('persistent session state is recorded: session, incoming QoS 2 ids, retained, outgoing deleted on ack', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    const { client } = await RawClient.connected(started.port, { clientId: 'recorded', clean: false }, 4);
+    client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('r/t', 1)] });
+    await client.expect('suback');
+    assert.ok(store.calls.some(([name, record]) => name === 'putSession' && (record as { subscriptions: unknown[] }).subscriptions.length === 1));
+    client.send({ type: 'publish', topic: 'r/t', payload: Buffer.from('x'), qos: 2, retain: true, dup: false, packetId: 5 });
+    await client.expect('pubrec');
+    assert.ok(store.calls.some(([name, clientId, packetId]) => name === 'putIncomingQoS2' && clientId === 'recorded' && packetId === 5));
+    assert.ok(store.calls.some(([name, topic]) => name === 'putRetained' && topic === 'r/t'));
+    client.send({ type: 'pubrel', packetId: 5, reasonCode: 0 });
+    await client.expect('pubcomp');
+    assert.ok(store.calls.some(([name]) => name === 'deleteIncomingQoS2'));
+    const publish = await client.expect('publish');
+    client.send({ type: 'puback', packetId: publish.packetId!, reasonCode: 0 });
+    await delay(30);
+    assert.ok(store.calls.some(([name, clientId]) => name === 'deleteOutgoing' && clientId === 'recorded'));
+    client.destroy();
+    await started.stop();
+  });
+
+  test('start-up restores sessions, queued messages in order, retained messages and drops expired state', async () => {
+    const now = Date.now();
+    const message = (payload: string, expiresAt?: number): StoredMessage => ({ topic: 'rec/t', payload: Buffer.from(payload), qos: 1, retain: false, receivedAt: now - 1000, expiresAt });
+    const store = new RecordingStore({
+      sessions: [
+        { clientId: 'restored', protocolVersion: 4, expiryInterval: 0xffffffff, subscriptions: [{ topicFilter: 'rec/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }], disconnectedAt: now - 5000 },
+        { clientId: 'expired', protocolVersion: 5, expiryInterval: 1, subscriptions: [], disconnectedAt: now - 5000 },
+      ],
+      outgoing: new Map([
+        [
+          'restored',
+          [
+            { seq: 1, message: message('first'), qos: 1, retain: false, packetId: 9, state: 'sent' },
+            { seq: 2, message: message('stale', now - 10), qos: 1, retain: false, state: 'queued' },
+            { seq: 3, message: message('second'), qos: 1, retain: false, state: 'queued' },
+          ],
+        ],
+      ]),
+      retained: [
+        { topic: 'kept/r', payload: Buffer.from('r'), qos: 0, retain: true, receivedAt: now },
+        { topic: 'old/r', payload: Buffer.from('r'), qos: 0, retain: true, receivedAt: now, expiresAt: now - 1 },
+      ],
+    });
+    const started = await startBroker({}, { store });
+    assert.ok(store.calls.some(([name, clientId]) => name === 'deleteSession' && clientId === 'expired'));
+    assert.equal(started.broker.stats().retainedCount, 1);
+    const { client, connack } = await RawClient.connected(started.port, { clientId: 'restored', clean: false }, 4);
+    assert.equal((connack as ConnackPacket).sessionPresent, true);
+    const first = await client.expect('publish');
+    assert.deepEqual([first.payload.toString(), first.dup, first.packetId], ['first', true, 9]);
+    const second = await client.expect('publish');
+    assert.equal(second.payload.toString(), 'second');
+    assert.notEqual(second.packetId, 9);
+    client.destroy();
+    await started.stop();
+  });
+});
+
+function publishBytes(topic: string, packetId: number): Buffer {
+  const topicBytes = Buffer.from(topic);
+  const payload = Buffer.from('p');
+  const body = Buffer.concat([Buffer.from([topicBytes.length >> 8, topicBytes.length & 0xff]), topicBytes, Buffer.from([packetId >> 8, packetId & 0xff]), payload]);
+  return Buffer.concat([Buffer.from([0x32, body.length]), body]);
+}
