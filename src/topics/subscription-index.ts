@@ -197,30 +197,30 @@ export class SubscriptionIndex {
   match(topic: string, onSubscriber: SubscriberVisitor, onGroup: GroupVisitor): void {
     this.#exact.get(topic)?.emit(onSubscriber, onGroup);
     if (this.#wildcardEntryCount === 0) return;
-    const levels = topic.split('/');
     const root = this.#root;
     // [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'.
     if (topic.charCodeAt(0) !== dollarSign) {
       root.hashEntry?.emit(onSubscriber, onGroup);
-      if (root.plus !== undefined) matchBelow(root.plus, levels, 1, onSubscriber, onGroup);
+      if (root.plus !== undefined) matchBelow(root.plus, topic, nextLevelStart(topic, 0), onSubscriber, onGroup);
     }
-    const child = root.children?.get(levels[0]!);
-    if (child !== undefined) matchBelow(child, levels, 1, onSubscriber, onGroup);
+    if (root.children !== undefined) {
+      const child = root.children.get(levelAt(topic, 0));
+      if (child !== undefined) matchBelow(child, topic, nextLevelStart(topic, 0), onSubscriber, onGroup);
+    }
   }
 
   /** Whether any subscription at all matches (for PUBACK/PUBREC 0x10 No matching subscribers). */
   hasMatch(topic: string): boolean {
     if (this.#exact.has(topic)) return true;
     if (this.#wildcardEntryCount === 0) return false;
-    const levels = topic.split('/');
     const root = this.#root;
     if (topic.charCodeAt(0) !== dollarSign) {
       // [MQTT-4.7.2-1]
       if (root.hashEntry !== undefined) return true;
-      if (root.plus !== undefined && anyBelow(root.plus, levels, 1)) return true;
+      if (root.plus !== undefined && anyBelow(root.plus, topic, nextLevelStart(topic, 0))) return true;
     }
-    const child = root.children?.get(levels[0]!);
-    return child !== undefined && anyBelow(child, levels, 1);
+    const child = root.children?.get(levelAt(topic, 0));
+    return child !== undefined && anyBelow(child, topic, nextLevelStart(topic, 0));
   }
 
   #entryFor(filter: string, create: boolean): FilterEntry | undefined {
@@ -299,30 +299,52 @@ export class SubscriptionIndex {
   }
 }
 
-// `node` has consumed levels[0..index-1].
+// Levels are read in place with indexOf/slice: String.prototype.split costs more than the whole
+// rest of a typical match. A position past topic.length means every level has been consumed.
+
+function levelAt(topic: string, start: number): string {
+  const end = topic.indexOf('/', start);
+  return end === -1 ? topic.slice(start) : topic.slice(start, end);
+}
+
+function nextLevelStart(topic: string, start: number): number {
+  const end = topic.indexOf('/', start);
+  return end === -1 ? topic.length + 1 : end + 1;
+}
+
+// `node` has consumed the levels before `start`.
 function matchBelow(
   node: TrieNode,
-  levels: string[],
-  index: number,
+  topic: string,
+  start: number,
   onSubscriber: SubscriberVisitor,
   onGroup: GroupVisitor,
 ): void {
   // '#' matches any number of further levels, zero included ('sport/#' matches 'sport') [MQTT-4.7.1-1].
   node.hashEntry?.emit(onSubscriber, onGroup);
-  if (index === levels.length) {
+  if (start > topic.length) {
     node.entry?.emit(onSubscriber, onGroup);
     return;
   }
-  const child = node.children?.get(levels[index]!);
-  if (child !== undefined) matchBelow(child, levels, index + 1, onSubscriber, onGroup);
+  if (node.children === undefined && node.plus === undefined) return;
+  const end = topic.indexOf('/', start);
+  const next = end === -1 ? topic.length + 1 : end + 1;
+  if (node.children !== undefined) {
+    const child = node.children.get(end === -1 ? topic.slice(start) : topic.slice(start, end));
+    if (child !== undefined) matchBelow(child, topic, next, onSubscriber, onGroup);
+  }
   // '+' matches exactly one level, an empty one included [MQTT-4.7.1-2].
-  if (node.plus !== undefined) matchBelow(node.plus, levels, index + 1, onSubscriber, onGroup);
+  if (node.plus !== undefined) matchBelow(node.plus, topic, next, onSubscriber, onGroup);
 }
 
-function anyBelow(node: TrieNode, levels: string[], index: number): boolean {
+function anyBelow(node: TrieNode, topic: string, start: number): boolean {
   if (node.hashEntry !== undefined) return true;
-  if (index === levels.length) return node.entry !== undefined;
-  const child = node.children?.get(levels[index]!);
-  if (child !== undefined && anyBelow(child, levels, index + 1)) return true;
-  return node.plus !== undefined && anyBelow(node.plus, levels, index + 1);
+  if (start > topic.length) return node.entry !== undefined;
+  const end = topic.indexOf('/', start);
+  const next = end === -1 ? topic.length + 1 : end + 1;
+  if (node.children !== undefined) {
+    const child = node.children.get(end === -1 ? topic.slice(start) : topic.slice(start, end));
+    if (child !== undefined && anyBelow(child, topic, next)) return true;
+  }
+  return node.plus !== undefined && anyBelow(node.plus, topic, next);
 }
