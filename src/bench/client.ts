@@ -70,6 +70,8 @@ export class BenchClient {
   readonly protocolVersion: 4 | 5;
   connected = false;
   closed = false;
+  /** How many QoS 1/2 PUBLISHes the broker accepts unacknowledged (MQTT 5 CONNACK Receive Maximum; 65,535 if absent). */
+  receiveMaximum = 65_535;
   private readonly decoder: PacketDecoder;
   private readonly templates: { acks: Buffer[]; ping: Buffer; disconnect: Buffer };
   private handlers: ClientHandlers = {};
@@ -246,6 +248,7 @@ export class BenchClient {
           this.abort(`connack-0x${code}`);
         } else {
           this.connected = true;
+          if (packet.properties?.receiveMaximum !== undefined) this.receiveMaximum = packet.properties.receiveMaximum;
           const settle = this.connectSettle;
           this.connectSettle = undefined;
           settle?.resolve();

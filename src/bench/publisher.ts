@@ -14,7 +14,7 @@ export interface PublisherOptions {
   size: number;
   /** Written into every payload so subscribers can tell publishers apart. */
   publisherId: number;
-  /** Maximum unacknowledged QoS 1/2 messages. */
+  /** Maximum unacknowledged QoS 1/2 messages (lowered to the broker's Receive Maximum on MQTT 5). */
   inflight: number;
 }
 
@@ -44,7 +44,8 @@ export class Publisher {
   private readonly packetIdOffset: number;
   private readonly payloadOffset: number;
   private readonly batchTemplate: Buffer;
-  private readonly inflightLimit: number;
+  /** The in-flight window actually used. */
+  readonly inflightLimit: number;
   private readonly idsInUse = new Uint8Array(PACKET_ID_LIMIT + 1);
   private nextPacketId = 1;
 
@@ -54,7 +55,8 @@ export class Publisher {
   ) {
     this.publisherId = options.publisherId;
     this.qos = options.qos;
-    this.inflightLimit = Math.max(1, Math.min(options.inflight, PACKET_ID_LIMIT - 1));
+    // An MQTT 5 broker announces how many unacknowledged messages it accepts; exceeding it is a protocol error.
+    this.inflightLimit = Math.max(1, Math.min(options.inflight, client.receiveMaximum, PACKET_ID_LIMIT - 1));
     const payload = payloadTemplate(options.size, options.publisherId);
     const packet = encodePacket(
       {

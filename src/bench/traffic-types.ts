@@ -77,6 +77,7 @@ export interface TrafficSummary {
     subscribers: number;
     topic: string;
     rate: number;
+    /** The in-flight window used: --inflight, lowered to the broker's MQTT 5 Receive Maximum. */
     inflight: number;
     durationSeconds: number;
   };

@@ -311,7 +311,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       subscribers: plan.subscribers.length,
       topic: plan.topicPattern,
       rate: options.rate,
-      inflight: options.inflight,
+      inflight: publishers.length > 0 ? Math.min(...publishers.map((publisher) => publisher.inflightLimit)) : options.inflight,
       durationSeconds: options.durationSeconds,
     },
     connections: { attempted, connected, connectSeconds: round(connectSeconds, 3) },
