@@ -115,19 +115,21 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const publisherResults = await mapWithConcurrency(plan.publishers.length, options.connectConcurrency, async (index) => {
     const spec = plan.publishers[index] as TrafficPlan['publishers'][number];
     const publisherId = options.startIndex + index;
-    let publisher: Publisher | undefined;
+    // Acknowledgements can only arrive after the first PUBLISH, by which time the publisher exists.
+    const owner: { publisher?: Publisher } = {};
     const client = await BenchClient.connect(
       clientOptions(options, `${options.clientIdPrefix}-pub-${publisherId}`, plan.subscribers.length + index),
-      { onAck: (packetId) => publisher?.acknowledge(packetId), onClose },
+      { onAck: (packetId) => owner.publisher?.acknowledge(packetId), onClose },
     );
     allClients.push(client);
-    publisher = new Publisher(client, {
+    const publisher = new Publisher(client, {
       topic: spec.topic,
       qos: options.qos,
       size: options.size,
       publisherId,
       inflight: options.inflight,
     });
+    owner.publisher = publisher;
     return publisher;
   });
   const publishers: Publisher[] = [];
