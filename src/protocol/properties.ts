@@ -5,6 +5,7 @@ import type { ByteReader } from './byte-reader.js';
 import { MqttProtocolError, malformed, protocolError } from './errors.js';
 import type { PacketType, Properties, UserProperty } from './packets.js';
 import { ReasonCode } from './reason-codes.js';
+import { hasWildcard } from './validate.js';
 import { writeVariableInteger } from './byte-writer.js';
 import { encodedPropertiesSize, writePropertyValues } from './property-writer.js';
 
@@ -174,9 +175,14 @@ export function readProperties(reader: ByteReader, context: number): Properties 
         else throw duplicate(key, packetType);
         break;
       }
-      case PropertyDataType.utf8String:
-        setOnce(record, key, reader.string(key), packetType);
+      case PropertyDataType.utf8String: {
+        const value = reader.string(key);
+        if (id === 0x08 && hasWildcard(value)) {
+          throw protocolError('WILDCARD_IN_RESPONSE_TOPIC', `${packetType}: response topic contains a wildcard`, packetType); // [MQTT-3.3.2-14]
+        }
+        setOnce(record, key, value, packetType);
         break;
+      }
       case PropertyDataType.binary:
         setOnce(record, key, reader.binary(key), packetType);
         break;
