@@ -61,8 +61,11 @@ run_tests() {
     echo "no compiled test files under dist/test"
     return 1
   fi
-  echo "${#files[@]} test files"
-  node --test --test-concurrency=1 "${files[@]}"
+  # Two files at a time halves the wall time (measured: 68 s at 1, 33-43 s at 2, same results);
+  # PETREL_TEST_CONCURRENCY=1 runs them one by one when chasing a timing-sensitive failure.
+  local concurrency=${PETREL_TEST_CONCURRENCY:-2}
+  echo "${#files[@]} test files, ${concurrency} at a time"
+  node --test --test-concurrency="$concurrency" "${files[@]}"
 }
 
 if command -v dpkg >/dev/null 2>&1; then
