@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import type { ClientInfo, Hooks } from '../hooks/hooks.js';
 import type { PublishPacket, Subscription } from '../protocol/packets.js';
 import type { AuthLogger } from './logger.js';
-import { filterMatchesTopic, patternCoversFilter, patternOverlapsFilter, underlyingFilter } from './topic-match.js';
+import { levelsMatchTopic, patternCoversFilter, patternOverlapsFilter, underlyingFilter } from './topic-match.js';
 
 export type AclDecision = 'allow' | 'deny';
 type Access = 'publish' | 'subscribe' | 'both';
@@ -31,6 +31,8 @@ export interface AclRule {
   conditions: Condition[];
   access: Access;
   pattern: string;
+  /** The pattern split on '/', for rules without substitution (the common case). */
+  levels: string[];
   /** True when the pattern contains %u or %c and must be expanded per client. */
   substituted: boolean;
   maxQoS?: number;
@@ -112,6 +114,7 @@ export function parseAclFile(text: string): AclRule[] {
       conditions: who.split(',').map((part) => parseCondition(part, line)),
       access,
       pattern,
+      levels: pattern.split('/'),
       substituted: pattern.includes('%u') || pattern.includes('%c'),
       line,
     };
@@ -231,22 +234,25 @@ export class AccessControl {
     return decision;
   }
 
-  private applicableRules(client: ClientInfo, access: Access): Iterable<{ rule: AclRule; pattern: string }> {
-    const address = normalizeAddress(client.remoteAddress);
-    const rules = this.rules;
-    return (function* () {
-      for (const rule of rules) {
-        if (rule.access !== 'both' && rule.access !== access) continue;
-        if (!rule.conditions.every((condition) => conditionMatches(condition, client, address))) continue;
-        const pattern = expandPattern(rule, client);
-        if (pattern !== undefined) yield { rule, pattern };
-      }
-    })();
+  /** Whether the rule's subject (who) matches the client and its access covers the operation. */
+  private applies(rule: AclRule, client: ClientInfo, address: string, access: Access): boolean {
+    if (rule.access !== 'both' && rule.access !== access) return false;
+    for (const condition of rule.conditions) if (!conditionMatches(condition, client, address)) return false;
+    return true;
   }
 
   private evaluatePublish(client: ClientInfo, topic: string, qos: number, retain: boolean): AclDecision {
-    for (const { rule, pattern } of this.applicableRules(client, 'publish')) {
-      if (!filterMatchesTopic(pattern, topic)) continue;
+    const address = normalizeAddress(client.remoteAddress);
+    const topicLevels = topic.split('/');
+    for (const rule of this.rules) {
+      if (!this.applies(rule, client, address, 'publish')) continue;
+      let levels = rule.levels;
+      if (rule.substituted) {
+        const pattern = expandPattern(rule, client);
+        if (pattern === undefined) continue;
+        levels = pattern.split('/');
+      }
+      if (!levelsMatchTopic(levels, topicLevels)) continue;
       if (rule.decision === 'deny') return 'deny';
       if (rule.maxQoS !== undefined && qos > rule.maxQoS) return 'deny';
       if (rule.retain === false && retain) return 'deny';
@@ -258,7 +264,11 @@ export class AccessControl {
   }
 
   private evaluateSubscribe(client: ClientInfo, filter: string, qos: number): AclDecision {
-    for (const { rule, pattern } of this.applicableRules(client, 'subscribe')) {
+    const address = normalizeAddress(client.remoteAddress);
+    for (const rule of this.rules) {
+      if (!this.applies(rule, client, address, 'subscribe')) continue;
+      const pattern = expandPattern(rule, client);
+      if (pattern === undefined) continue;
       // An allow must cover everything the filter can receive; a deny applies as soon as they overlap.
       if (rule.decision === 'deny') {
         if (patternOverlapsFilter(pattern, filter)) return 'deny';

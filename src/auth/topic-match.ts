@@ -4,10 +4,13 @@
 
 /** True when a topic name matches a filter with + and # wildcards. */
 export function filterMatchesTopic(filter: string, topic: string): boolean {
+  return levelsMatchTopic(filter.split('/'), topic.split('/'));
+}
+
+/** filterMatchesTopic on pre-split levels (the ACL keeps its patterns split). */
+export function levelsMatchTopic(filterLevels: readonly string[], topicLevels: readonly string[]): boolean {
   // Wildcards at the first level never match topics starting with $. [MQTT-4.7.2-1]
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
-  const filterLevels = filter.split('/');
-  const topicLevels = topic.split('/');
+  if (topicLevels[0].startsWith('$') && (filterLevels[0] === '+' || filterLevels[0] === '#')) return false;
   for (let index = 0; index < filterLevels.length; index++) {
     const level = filterLevels[index];
     if (level === '#') return true;
