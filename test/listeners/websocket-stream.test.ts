@@ -10,7 +10,7 @@ import { TextFrameError, WebSocketStream } from '../../src/listeners/websocket-s
 describe('WebSocketStream', () => {
   let server: WebSocketServer;
   let url: string;
-  let accepted: Array<(stream: WebSocketStream) => void> = [];
+  const accepted: Array<(stream: WebSocketStream) => void> = [];
 
   before(async () => {
     server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
