@@ -4,8 +4,9 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
 import type { PetrelConfig } from '../config/schema.js';
-import { createLogger, type Logger } from '../log/logger.js';
+import { createLogger } from '../log/logger.js';
 import { exitCodes } from './exit-codes.js';
+import { installShutdownHandlers } from './shutdown.js';
 
 interface StartOptions extends ConfigFlags {
   config?: string;
@@ -40,30 +41,6 @@ function loadOrExit(options: StartOptions): PetrelConfig {
   }
 }
 
-function handleSignals(stop: () => Promise<void>, logger: Logger): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal during shutdown, exiting now');
-      process.exit(exitCodes.failure);
-    }
-    stopping = true;
-    logger.info({ signal }, 'petrel stopping');
-    stop().then(
-      () => {
-        logger.info('petrel stopped');
-        process.exit(exitCodes.ok);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'graceful stop failed');
-        process.exit(exitCodes.failure);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-}
-
 export async function runStart(options: StartOptions): Promise<void> {
   const config = loadOrExit(options);
   const logger = createLogger(config.log);
@@ -81,10 +58,14 @@ export async function runStart(options: StartOptions): Promise<void> {
     const [{ Broker }, { buildAuth }] = await Promise.all([import('../broker/broker.js'), import('../auth/build-auth.js')]);
     const auth = buildAuth(config, logger);
     const broker = new Broker(config, { logger, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
-    handleSignals(async () => {
-      await broker.stop();
-      auth.close();
-    }, logger);
+    installShutdownHandlers({
+      stop: async () => {
+        await broker.stop();
+        auth.close();
+      },
+      logger,
+      exit: (code) => process.exit(code),
+    });
     // SIGHUP re-reads the password, ACL and key files (as mosquitto does); failures keep the old state.
     process.on('SIGHUP', () => {
       logger.info({ signal: 'SIGHUP' }, 'reloading authentication files');
