@@ -120,7 +120,20 @@ function readYamlFile(file: string): RawObject {
   if (!isPlainObject(value)) {
     throw new ConfigError([`${file}: expected a mapping of settings at the top level, got ${describeValue(value)}`]);
   }
+  dropEmptySections(value, []);
   return value;
+}
+
+/** A section whose keys are all commented out reads as null in YAML; treat it as absent (its defaults apply). */
+function dropEmptySections(object: RawObject, path: KeyPath): void {
+  for (const [key, child] of Object.entries(object)) {
+    const childPath = [...path, key];
+    if (child === null && scalarKind(schemaAt(configSchema, childPath)) === 'object') {
+      delete object[key];
+    } else if (isPlainObject(child)) {
+      dropEmptySections(child, childPath);
+    }
+  }
 }
 
 /** Converts a string from the environment or a flag to the type the schema expects at `path`. */

@@ -48,6 +48,12 @@ describe('defaults', () => {
     assert.equal(config.listeners[0]?.port, 1883);
   });
 
+  test('a section whose keys are all commented out keeps its defaults', () => {
+    const config = loadConfig({ file: writeConfig('storage:\n  # dir: /elsewhere\nlimits:\n') });
+    assert.equal(config.storage.dir, './data');
+    assert.equal(config.limits.maxPacketSize, 1048576);
+  });
+
   test('sections given partially keep defaults for the other keys', () => {
     const config = loadConfig({ file: writeConfig('limits:\n  maxPacketSize: 2048\n') });
     assert.equal(config.limits.maxPacketSize, 2048);
