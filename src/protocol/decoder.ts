@@ -30,7 +30,9 @@ export class PacketDecoder {
   private pendingLength = 0;
   /** Total size of the pending packet once its fixed header is known, else HEADER_INCOMPLETE. */
   private pendingTotal = HEADER_INCOMPLETE;
-  private failure: MqttProtocolError | undefined;
+  /** First error seen (malformed input, or a throwing onPacket): the stream position is lost after it. */
+  private failure: unknown;
+  private failed = false;
   // Set by parseHeader: avoids allocating a result object per packet.
   private headerLength = 0;
   private remainingLength = 0;
@@ -46,9 +48,12 @@ export class PacketDecoder {
     return this.pendingLength;
   }
 
-  /** Feed bytes. Throws MqttProtocolError on malformed input; the decoder then refuses further input. */
+  /**
+   * Feed bytes. Throws MqttProtocolError on malformed input. After any throw (including one from
+   * onPacket) the rest of the chunk is lost, so the decoder refuses further input with the same error.
+   */
   push(chunk: Buffer): void {
-    if (this.failure !== undefined) throw this.failure;
+    if (this.failed) throw this.failure;
     try {
       if (this.pendingLength === 0) {
         this.decodeFrom(chunk, 0);
@@ -57,7 +62,8 @@ export class PacketDecoder {
         if (offset >= 0 && offset < chunk.length) this.decodeFrom(chunk, offset);
       }
     } catch (error) {
-      if (error instanceof MqttProtocolError) this.failure = error;
+      this.failed = true;
+      this.failure = error;
       throw error;
     }
   }

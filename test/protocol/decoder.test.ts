@@ -123,4 +123,13 @@ describe('PacketDecoder', () => {
       (error: unknown) => error instanceof MqttProtocolError && error.packetType === 'publish',
     );
   });
+
+  test('after onPacket throws, the decoder refuses further input (the rest of the chunk is lost)', () => {
+    const failure = new Error('consumer failed');
+    const decoder = new PacketDecoder(() => {
+      throw failure;
+    });
+    assert.throws(() => decoder.push(Buffer.from([0xc0, 0x00, 0xc0, 0x00])), (error: unknown) => error === failure);
+    assert.throws(() => decoder.push(Buffer.from([0xc0, 0x00])), (error: unknown) => error === failure);
+  });
 });
