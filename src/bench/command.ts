@@ -32,6 +32,7 @@ interface TrafficFlags extends CommonFlags {
   topic?: string;
   rate?: number;
   inflight: number;
+  maxBacklog: number;
   duration: number;
   startIndex: number;
   drain: number;
@@ -101,6 +102,7 @@ function addTrafficOptions(command: Command, topicHelp: string): Command {
     .option('-t, --topic <pattern>', `${topicHelp}; %i = client index`)
     .option('-r, --rate <msgs>', 'total messages per second over all publishers (0 = as fast as possible)', numberArgument(0))
     .option('--inflight <n>', 'unacknowledged QoS 1/2 messages per publisher', integerArgument(1), 100)
+    .option('--max-backlog <n>', 'deliveries allowed in flight at once, shared by the publishers (fanin/fanout/p2p/latency; 0 = pure flood)', integerArgument(0), 10_000)
     .option('-d, --duration <seconds>', 'how long to publish', numberArgument(0.001), 10)
     .option('--start-index <n>', 'index of the first client (%i, client ids, publisher ids)', integerArgument(0), 0)
     .option('--drain <seconds>', 'after publishing, wait this long at most for outstanding messages', numberArgument(0), 5);
@@ -114,6 +116,7 @@ function trafficInput(flags: TrafficFlags, signal: AbortSignal, quiet: boolean):
     qos: flags.qos,
     size: flags.size,
     inflight: flags.inflight,
+    maxBacklog: flags.maxBacklog,
     durationSeconds: flags.duration,
     startIndex: flags.startIndex,
     drainSeconds: flags.drain,

@@ -39,7 +39,8 @@ export function formatTrafficSummary(summary: TrafficSummary): string {
   const lines = [
     `scenario ${summary.scenario} against ${summary.target.host}:${summary.target.port} (MQTT ${settings.protocolVersion === 5 ? '5.0' : '3.1.1'}, QoS ${settings.qos}, ${settings.payloadSize}-byte payloads, topic ${settings.topic})`,
     `clients      ${number(settings.publishers)} publishers, ${number(settings.subscribers)} subscribers, connected in ${summary.connections.connectSeconds}s`,
-    `rate         ${settings.rate === 0 ? 'unlimited' : `${number(settings.rate)} msg/s`}${settings.qos > 0 ? `, in-flight window ${settings.inflight}` : ''}`,
+    `rate         ${settings.rate === 0 ? 'unlimited' : `${number(settings.rate)} msg/s`}${settings.qos > 0 ? `, in-flight window ${settings.inflight}` : ''}` +
+      (settings.maxBacklog > 0 ? `, at most ${number(settings.maxBacklog)} deliveries in flight` : ', no delivery backlog limit'),
     `sent         ${number(messages.sent)} in ${summary.throughput.sendSeconds}s = ${number(summary.throughput.sentPerSecond)} msg/s` +
       (settings.qos > 0 ? ` (${number(messages.acknowledged)} acknowledged)` : ''),
     `delivered    ${number(messages.delivered)} in ${summary.throughput.deliverySeconds}s = ${number(summary.throughput.deliveredPerSecond)} msg/s` +

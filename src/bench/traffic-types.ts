@@ -14,6 +14,11 @@ export interface TrafficOptions {
   rate: number;
   /** Unacknowledged QoS 1/2 messages allowed per publisher. */
   inflight: number;
+  /**
+   * Combined scenarios: deliveries allowed on their way at once, shared evenly between
+   * publishers; a publisher whose share is in flight pauses (0 = never pause: a pure flood).
+   */
+  maxBacklog: number;
   durationSeconds: number;
   username?: string;
   password?: string;
@@ -44,6 +49,7 @@ export const trafficDefaults: TrafficOptions = {
   size: 64,
   rate: 0,
   inflight: 100,
+  maxBacklog: 10_000,
   durationSeconds: 10,
   keepalive: 60,
   clientIdPrefix: `petrel-bench-${process.pid}`,
@@ -79,6 +85,7 @@ export interface TrafficSummary {
     rate: number;
     /** The in-flight window used: --inflight, lowered to the broker's MQTT 5 Receive Maximum. */
     inflight: number;
+    maxBacklog: number;
     durationSeconds: number;
   };
   connections: { attempted: number; connected: number; connectSeconds: number };

@@ -30,6 +30,7 @@ interface SubscriberState {
 }
 
 interface PublisherDriver {
+  index: number;
   publisher: Publisher;
   scheduled: boolean;
   waitingForDrain: boolean;
@@ -72,6 +73,20 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const allClients: BenchClient[] = [];
   const countFromZero = plan.publishers.length > 0;
 
+  // Delivery-paced flow control: at most `maxBacklog` deliveries may be on their way
+  // at once, shared evenly between publishers (each pauses when its share is used up),
+  // so a flood measures what the broker delivers, not how much it can buffer or drop.
+  const publisherCount = plan.publishers.length;
+  const receivers = new Float64Array(publisherCount);
+  for (const subscriber of plan.subscribers) for (const index of subscriber.expectFrom ?? []) receivers[index] = (receivers[index] as number) + 1;
+  const backlogLimit = plan.subscribers.every((subscriber) => subscriber.expectFrom !== null) ? options.maxBacklog : 0;
+  const limits = receivers.map((count) => Math.max(1, backlogLimit / (publisherCount * count)));
+  const deliveredBy = new Float64Array(publisherCount);
+  const waitingSince = new Float64Array(publisherCount); // 0 = not waiting for deliveries
+  let resume: (index: number) => void = () => undefined;
+  const allowance = (index: number, sent: number): number =>
+    receivers[index] === 0 ? Number.POSITIVE_INFINITY : (limits[index] as number) - (sent - (deliveredBy[index] as number) / (receivers[index] as number));
+
   const onClose = (reason: string | undefined): void => {
     if (reason === undefined) return;
     errorTotal++;
@@ -92,7 +107,13 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
           delivered++;
           const payload = packet.payload;
           if (isBenchPayload(payload)) {
-            tracker.record(payloadPublisher(payload), payloadSequence(payload));
+            const publisherId = payloadPublisher(payload);
+            tracker.record(publisherId, payloadSequence(payload));
+            const publisherIndex = publisherId - options.startIndex;
+            if (publisherIndex >= 0 && publisherIndex < publisherCount) {
+              deliveredBy[publisherIndex] = (deliveredBy[publisherIndex] as number) + 1;
+              if (waitingSince[publisherIndex] !== 0) resume(publisherIndex);
+            }
             latency.record(receivedAt - payloadTime(payload));
             lastDeliveryAt = receivedAt;
           } else {
@@ -173,7 +194,16 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
         }
         return;
       }
-      if (publisher.send(publisher.maxBatch, time) === 0) return; // window full: the next ack reschedules
+      let count = publisher.maxBatch;
+      if (backlogLimit > 0) {
+        const allowed = Math.floor(allowance(driver.index, publisher.sent));
+        if (allowed <= 0) {
+          waitingSince[driver.index] = performance.now(); // the next delivery from this publisher reschedules
+          return;
+        }
+        if (allowed < count) count = allowed;
+      }
+      if (publisher.send(count, time) === 0) return; // window full: the next ack reschedules
     }
     schedule(driver);
   };
@@ -183,11 +213,29 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     setImmediate(pump, driver);
   };
 
-  for (const publisher of publishers) {
-    const driver: PublisherDriver = { publisher, scheduled: false, waitingForDrain: false };
+  publishers.forEach((publisher, index) => {
+    const driver: PublisherDriver = { index, publisher, scheduled: false, waitingForDrain: false };
     drivers.push(driver);
     if (options.rate === 0) publisher.onWindowOpen = () => schedule(driver);
-  }
+  });
+  resume = (index) => {
+    const driver = drivers[index] as PublisherDriver;
+    if (allowance(index, driver.publisher.sent) < (limits[index] as number) / 2) return;
+    waitingSince[index] = 0;
+    if (options.rate === 0) schedule(driver);
+  };
+  // Messages the broker dropped never arrive: a publisher waiting this long writes its backlog off and goes on.
+  const backlogWatch = setInterval(() => {
+    const now = performance.now();
+    for (let index = 0; index < publisherCount; index++) {
+      const since = waitingSince[index] as number;
+      if (since !== 0 && now - since > STALL_MS) {
+        const publisher = (drivers[index] as PublisherDriver).publisher;
+        deliveredBy[index] = publisher.sent * (receivers[index] as number);
+        resume(index);
+      }
+    }
+  }, 100);
 
   let pacer: NodeJS.Timeout | undefined;
   if (options.rate > 0 && publishers.length > 0) {
@@ -197,8 +245,14 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     pacer = setInterval(() => {
       const due = (performance.now() - startedAt) * perPublisherPerMs;
       const time = nowMicros();
-      for (const publisher of publishers) {
+      for (let index = 0; index < publishers.length; index++) {
+        const publisher = publishers[index] as Publisher;
         let owed = Math.floor(due) - publisher.sent;
+        if (backlogLimit > 0) {
+          const allowed = Math.floor(allowance(index, publisher.sent));
+          if (allowed <= 0) waitingSince[index] ||= performance.now();
+          owed = Math.min(owed, allowed);
+        }
         while (owed > 0 && publisher.writable) {
           const written = publisher.send(owed, time);
           if (written === 0) break;
@@ -243,6 +297,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   await delay(options.durationSeconds * 1000, options.signal);
   running = false;
   if (pacer !== undefined) clearInterval(pacer);
+  clearInterval(backlogWatch);
   const sendSeconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   const brokerCpuEnd = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
@@ -314,6 +369,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       topic: plan.topicPattern,
       rate: options.rate,
       inflight: publishers.length > 0 ? Math.min(...publishers.map((publisher) => publisher.inflightLimit)) : options.inflight,
+      maxBacklog: backlogLimit,
       durationSeconds: options.durationSeconds,
     },
     connections: { attempted, connected, connectSeconds: round(connectSeconds, 3) },
