@@ -3,6 +3,13 @@ import { malformed } from './errors.js';
 import type { PacketType } from './packets.js';
 
 /**
+ * Buffer#latin1Slice is the primitive behind toString('latin1'), present in every Node release;
+ * calling it directly skips argument normalisation, which shows on short strings (topics, ids).
+ * Only reached for pure-ASCII bytes, where latin1 and UTF-8 decode identically.
+ */
+type Latin1Sliceable = Buffer & { latin1Slice(start: number, end: number): string };
+
+/**
  * Cursor over the body of one packet (buf[pos..end)). One instance is reused by a
  * decoder for every packet, so reading allocates nothing but the values themselves.
  * Every read checks the bound: running past `end` means the remaining length was too short.
@@ -79,6 +86,35 @@ export class ByteReader {
     return this.buf.subarray(start, start + length);
   }
 
+  /** Set by topicName(): whether the topic just read contains '+' or '#'. */
+  topicHasWildcard = false;
+
+  /**
+   * A PUBLISH / will topic: like string(), and in the same pass notes wildcards in
+   * topicHasWildcard (the hot path reads each topic byte once).
+   */
+  topicName(what: string): string {
+    const length = this.uint16(what);
+    const buf = this.buf;
+    const start = this.pos;
+    const end = start + length;
+    if (end > this.end) this.short(what);
+    this.pos = end;
+    let wildcard = false;
+    for (let index = start; index < end; index++) {
+      const byte = buf[index]!;
+      if (byte === 0x2b || byte === 0x23) wildcard = true;
+      else if (byte === 0) throw malformed('INVALID_UTF8', `${this.packetType}: ${what} contains U+0000`, this.packetType); // [MQTT-1.5.4-2]
+      else if (byte >= 0x80) {
+        const topic = decodeNonAscii(buf, index, start, end, what, this.packetType);
+        this.topicHasWildcard = wildcard || topic.includes('+') || topic.includes('#');
+        return topic;
+      }
+    }
+    this.topicHasWildcard = wildcard;
+    return (buf as Latin1Sliceable).latin1Slice(start, end);
+  }
+
   /** UTF-8 Encoded String: well-formed UTF-8, no surrogates, no U+0000. */
   string(what: string): string {
     const length = this.uint16(what);
@@ -100,7 +136,7 @@ export function decodeUtf8(buf: Buffer, start: number, end: number, what: string
     }
     if (byte >= 0x80) return decodeNonAscii(buf, index, start, end, what, packetType);
   }
-  return buf.toString('latin1', start, end);
+  return (buf as Latin1Sliceable).latin1Slice(start, end);
 }
 
 function decodeNonAscii(buf: Buffer, from: number, start: number, end: number, what: string, packetType: PacketType): string {

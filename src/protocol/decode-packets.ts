@@ -135,7 +135,7 @@ export function decodePublish(reader: ByteReader, firstByte: number, protocolVer
   if (qos === 3) throw malformed('INVALID_QOS', 'publish: QoS 3', 'publish'); // [MQTT-3.3.1-4]
   const dup = (firstByte & 0x08) !== 0;
   if (dup && qos === 0) throw malformed('DUP_WITH_QOS0', 'publish: DUP set on a QoS 0 message', 'publish'); // [MQTT-3.3.1-2]
-  const topic = reader.string('topic name');
+  const topic = reader.topicName('topic name');
   const packet: PublishPacket = {
     type: 'publish',
     topic,
@@ -152,7 +152,7 @@ export function decodePublish(reader: ByteReader, firstByte: number, protocolVer
     if (protocolVersion !== 5 || packet.properties?.topicAlias === undefined) {
       throw protocolError('EMPTY_TOPIC_NAME', 'publish: empty topic name without a topic alias', 'publish'); // [MQTT-4.7.3-1]
     }
-  } else if (hasWildcard(topic)) {
+  } else if (reader.topicHasWildcard) {
     throw new MqttProtocolError('WILDCARD_IN_TOPIC_NAME', ReasonCode.TopicNameInvalid, 'publish: wildcard in topic name', 'publish'); // [MQTT-3.3.2-2]
   }
   packet.payload = reader.buf.subarray(reader.pos, reader.end);
