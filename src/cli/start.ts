@@ -55,9 +55,14 @@ export async function runStart(options: StartOptions): Promise<void> {
 
   try {
     // Loaded lazily so `petrel --help` and config errors do not pay for the broker's start-up imports.
-    const [{ Broker }, { buildAuth }] = await Promise.all([import('../broker/broker.js'), import('../auth/build-auth.js')]);
+    const [{ Broker }, { buildAuth }, { createStore }] = await Promise.all([
+      import('../broker/broker.js'),
+      import('../auth/build-auth.js'),
+      import('../store/create-store.js'),
+    ]);
     const auth = buildAuth(config, logger);
-    const broker = new Broker(config, { logger, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
+    const store = createStore(config.storage, logger);
+    const broker = new Broker(config, { logger, store, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
     installShutdownHandlers({
       stop: async () => {
         await broker.stop();

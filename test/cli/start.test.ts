@@ -1,7 +1,7 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,8 +63,7 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-function startPetrel(args: string[], environment: NodeJS.ProcessEnv = {}): ChildProcess {
-  const dataDirectory = mkdtempSync(join(directory, 'data-'));
+function startPetrel(args: string[], environment: NodeJS.ProcessEnv = {}, dataDirectory = mkdtempSync(join(directory, 'data-'))): ChildProcess {
   return spawnPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDirectory, ...args], {
     env: cleanEnvironment({ PETREL_HTTP__PORT: '0', ...environment }),
   });
@@ -168,6 +167,52 @@ describe('petrel start', () => {
       child.kill('SIGKILL');
       await exited.catch(() => undefined);
     }
+  });
+
+  test('the embedded store in --data-dir keeps retained messages across a restart', async () => {
+    const dataDirectory = mkdtempSync(join(directory, 'data-'));
+    const first = startPetrel([], {}, dataDirectory);
+    const firstExit = collect(first, 20000);
+    try {
+      const port = await listeningPort(first);
+      const publisher = await connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+      await publisher.publishAsync('cli/retained', 'kept', { qos: 1, retain: true });
+      await publisher.endAsync();
+      first.kill('SIGTERM');
+      assert.equal((await firstExit).code, 0);
+    } finally {
+      first.kill('SIGKILL');
+      await firstExit.catch(() => undefined);
+    }
+    assert.ok(readdirSync(dataDirectory).length > 0, 'the store wrote files into --data-dir');
+
+    const second = startPetrel([], {}, dataDirectory);
+    const secondExit = collect(second, 20000);
+    let subscriber: MqttClient | undefined;
+    try {
+      const port = await listeningPort(second);
+      subscriber = await connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+      const client = subscriber;
+      const received = new Promise<string>((resolve) => client.once('message', (_topic, payload) => resolve(payload.toString())));
+      await client.subscribeAsync('cli/retained', { qos: 1 });
+      assert.equal(await withTimeout(received, 5000, 'the retained message after restart'), 'kept');
+    } finally {
+      await subscriber?.endAsync(true);
+      second.kill('SIGKILL');
+      await secondExit.catch(() => undefined);
+    }
+  });
+
+  test('an unusable --data-dir: one clear line on stderr and exit 1', async () => {
+    const notADirectory = join(directory, 'plain-file');
+    writeFileSync(notADirectory, 'not a directory');
+    const result = await runPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(notADirectory, 'data')], {
+      env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
+    });
+    assert.equal(result.code, 1);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0] ?? '', /^petrel: cannot start: /);
   });
 
   test('a port in use: one clear line on stderr and exit 1', async () => {
