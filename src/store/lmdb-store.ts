@@ -79,6 +79,8 @@ interface MessageBody {
 interface Batch {
   writes: Map<string, PendingWrite>;
   callbacks: DurableCallback[];
+  /** The failure count when the batch started: only a batch started after the last failure proves writes work again. */
+  failuresBefore: number;
 }
 
 interface Databases {
@@ -105,6 +107,8 @@ export class LmdbStore implements Store {
   private pending = new Map<string, PendingWrite>();
   private pendingCallbacks: DurableCallback[] = [];
   private inFlight: Batch | undefined;
+  /** Callbacks of the last committed batch while its fsync is still running (sync mode). */
+  private flushing: DurableCallback[] | undefined;
   private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
@@ -112,6 +116,7 @@ export class LmdbStore implements Store {
   private lastError: Error | undefined;
   private diskBytes = 0;
   private closing = false;
+  private failures = 0;
 
   private nextMessageId = 1;
   private readonly messageIds = new WeakMap<StoredMessage, number>();
@@ -295,6 +300,7 @@ export class LmdbStore implements Store {
     }
     if (this.pending.size > 0) this.pendingCallbacks.push(callback);
     else if (this.inFlight !== undefined) this.inFlight.callbacks.push(callback);
+    else if (this.flushing !== undefined) this.flushing.push(callback);
     else callback();
   }
 
@@ -311,6 +317,7 @@ export class LmdbStore implements Store {
         this.cancelFlushTimer();
         if (this.retryTimer === undefined) this.flush();
       } else if (this.inFlight !== undefined) this.inFlight.callbacks.push(done);
+      else if (this.flushing !== undefined) this.flushing.push(done);
       else resolve();
     });
   }
@@ -359,7 +366,7 @@ export class LmdbStore implements Store {
     this.retryTimer = undefined;
     const environment = this.environment;
     if (this.inFlight !== undefined || environment === undefined) return;
-    const batch: Batch = { writes: this.pending, callbacks: this.pendingCallbacks };
+    const batch: Batch = { writes: this.pending, callbacks: this.pendingCallbacks, failuresBefore: this.failures };
     this.pending = new Map();
     this.pendingCallbacks = [];
     if (batch.writes.size === 0) {
@@ -380,29 +387,64 @@ export class LmdbStore implements Store {
       void this.failed(batch, error);
       return;
     }
-    committed
-      // lmdb-js commits with overlappingSync: `committed` is before the fsync, `flushed` after it.
-      .then(() => (this.mode === 'sync' ? environment.flushed : true))
-      .then(
-        () => this.succeeded(batch),
-        (error: unknown) => this.failed(batch, error),
-      );
+    committed.then(
+      () => this.committed(batch, environment),
+      (error: unknown) => this.failed(batch, error),
+    );
   }
 
-  private succeeded(batch: Batch): void {
+  /**
+   * lmdb-js commits with overlappingSync: a commit is visible before its fsync, and `flushed`
+   * resolves after it. The next batch is committed while this one is being flushed; this one's
+   * callbacks wait for the flush (sync mode).
+   */
+  private committed(batch: Batch, environment: RootDatabase<unknown, Key>): void {
     this.inFlight = undefined;
-    if (!this.isWritable) {
+    if (this.mode === 'async') {
+      this.succeeded(batch.callbacks, batch.failuresBefore);
+      return;
+    }
+    const callbacks = batch.callbacks;
+    this.flushing = callbacks;
+    environment.flushed.then(
+      () => {
+        if (this.flushing === callbacks) this.flushing = undefined;
+        this.succeeded(callbacks, batch.failuresBefore);
+      },
+      (error: unknown) => {
+        if (this.flushing === callbacks) this.flushing = undefined;
+        this.flushFailed(callbacks, error);
+      },
+    );
+    if (this.pending.size > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
+  }
+
+  private flushFailed(callbacks: DurableCallback[], error: unknown): void {
+    // Committed but maybe not on disk: the work it carried must not be acknowledged.
+    this.failures += 1;
+    const failure = new StoreError(this.path, 'flush to disk failed', error);
+    this.lastError = failure;
+    if (this.isWritable) {
+      this.isWritable = false;
+      this.options.logger.error({ err: error, path: this.path }, 'store flush failed; refusing durable work until a write succeeds');
+    }
+    for (const callback of callbacks) callback(failure);
+  }
+
+  private succeeded(callbacks: DurableCallback[], failuresBefore: number): void {
+    if (!this.isWritable && failuresBefore === this.failures) {
       this.isWritable = true;
       this.lastError = undefined;
       this.options.logger.info({ path: this.path }, 'store writes succeed again; accepting durable work');
     }
-    for (const callback of batch.callbacks) callback();
+    for (const callback of callbacks) callback();
     if (this.pending.size > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
   }
 
   private async failed(batch: Batch, error: unknown): Promise<void> {
     // lmdb-js also rejects its own promise for the event-turn transaction; handle it before it counts as unhandled.
     this.environment?.committed.then(undefined, () => undefined);
+    this.failures += 1;
     const cause = await commitCause(error);
     this.inFlight = undefined;
     // Keep the failed writes, under any newer write of the same key, so the disk catches up once writes succeed.
