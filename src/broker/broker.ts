@@ -188,7 +188,8 @@ export class Broker implements BrokerContext {
   publish(stored: StoredMessage, publisher: ClientInfo | undefined): number {
     const message = new RoutedMessage(stored);
     if (stored.retain && this.config.mqtt.retainAvailable) {
-      const outcome = this.retained.retain(message);
+      // $SYS values are rebuilt at start-up: not worth a disk write every interval.
+      const outcome = this.retained.retain(message, publisher !== undefined || !stored.topic.startsWith('$SYS/'));
       if (outcome === 'limit') this.logger.warn({ topic: stored.topic }, 'retained message limit reached: not retained');
     }
     const deliveries = this.router.publish(message);

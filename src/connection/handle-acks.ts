@@ -12,7 +12,7 @@ export function handlePuback(connection: Connection, packet: PubackPacket): void
 export function handlePubrec(connection: Connection, packet: PubrecPacket): void {
   const known = connection.session!.received(packet.packetId, packet.reasonCode);
   if (packet.reasonCode >= 0x80 && known) return; // 5.0: the exchange ends here
-  // [MQTT-4.3.3-3]? send PUBREL; 5.0 says 0x92 when the id is unknown
+  // Answer PUBREC with PUBREL; 5.0 says 0x92 when the id is unknown
   connection.send({
     type: 'pubrel',
     packetId: packet.packetId,
@@ -28,7 +28,7 @@ export function handlePubrel(connection: Connection, packet: PubrelPacket): void
   const session = connection.session!;
   const known = session.incomingQoS2.delete(packet.packetId);
   if (known && session.persistent) connection.broker.store.deleteIncomingQoS2(session.clientId, packet.packetId);
-  // [MQTT-4.3.3-11]? PUBCOMP with the same id; 5.0 0x92 if we never saw it
+  // PUBCOMP with the same id; 5.0 0x92 if we never saw it
   connection.send({
     type: 'pubcomp',
     packetId: packet.packetId,

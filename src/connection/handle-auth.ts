@@ -14,7 +14,7 @@ type StepResult = Awaited<ReturnType<EnhancedAuthExchange['step']>>;
 export function handleAuth(connection: Connection, packet: AuthPacket): void | Promise<void> {
   const auth = connection.auth;
   const method = packet.properties?.authenticationMethod;
-  // [MQTT-4.12.0-7] AUTH without enhanced auth in CONNECT, [MQTT-4.12.1-1] or with another method: protocol error
+  // AUTH without enhanced auth in CONNECT, or with another method: protocol error (5.0 §4.12)
   if (auth === undefined || method !== auth.method) {
     throw violation(ReasonCode.ProtocolError, 'AUTH_METHOD_MISMATCH', 'AUTH without the authentication method of CONNECT', 'auth');
   }

@@ -91,7 +91,7 @@ function finishPublish(connection: Connection, packet: PublishPacket, allowed: b
   }
   const stored: StoredMessage = {
     topic: packet.topic,
-    payload: packet.payload,
+    payload: compactPayload(packet),
     qos: packet.qos,
     retain: packet.retain,
     properties,
@@ -140,4 +140,15 @@ function reject(connection: Connection, packet: PublishPacket, reasonCode: numbe
     connection.session!.incomingQoS2.add(packet.packetId!);
   }
   connection.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: code });
+}
+
+/**
+ * The decoded payload is a slice of the socket chunk. A message that may be kept (retained,
+ * or QoS 1/2 and so possibly queued) gets its own copy when it is a small part of that chunk,
+ * so a long-lived message does not pin a whole read buffer.
+ */
+function compactPayload(packet: PublishPacket): Buffer {
+  const payload = packet.payload;
+  if ((packet.retain || packet.qos > 0) && payload.length * 2 < payload.buffer.byteLength) return Buffer.from(payload);
+  return payload;
 }

@@ -13,7 +13,7 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
   const { limits, mqtt } = connection.broker.config;
   const subscriptionIdentifier = packet.properties?.subscriptionIdentifiers?.[0];
   if (subscriptionIdentifier !== undefined && !mqtt.subscriptionIdentifiersAvailable) {
-    // [MQTT-3.8.2-? ] subscription identifiers were announced as unavailable
+    // Subscription Identifiers Available was 0 in CONNACK: a SUBSCRIBE carrying one is refused (5.0 §3.8.2.1.2)
     throw violation(ReasonCode.SubscriptionIdentifiersNotSupported, 'SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED', 'subscription identifiers not supported', 'subscribe');
   }
   const topicLimits = { maxLength: limits.maxTopicLength, maxLevels: limits.maxTopicLevels };
@@ -54,11 +54,11 @@ function finishSubscribe(connection: Connection, packet: SubscribePacket, decisi
       decision = ReasonCode.QuotaExceeded;
     }
     if (decision !== true) {
-      // [MQTT-3.9.3-? ] 3.1.1 has a single failure code 0x80
+      // 3.1.1 SUBACK has a single failure code, 0x80
       reasonCodes.push(version === 5 ? decision : 0x80);
       return;
     }
-    // [MQTT-3.8.4-?] granted QoS may be lower than requested (Maximum QoS)
+    // The granted QoS may be lower than requested (Maximum QoS)
     const granted = Math.min(subscription.qos, broker.config.mqtt.maximumQoS) as QoS;
     const record: SubscriptionRecord = {
       topicFilter: filter,

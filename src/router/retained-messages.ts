@@ -32,14 +32,14 @@ export class RetainedMessages {
   }
 
   /** Applies a PUBLISH with RETAIN=1: store/replace, or delete on an empty payload. */
-  retain(message: RoutedMessage): RetainOutcome {
+  retain(message: RoutedMessage, persist = true): RetainOutcome {
     const { topic, payload } = message.stored;
     const previous = this.index.get(topic);
     if (payload.length === 0) {
       // [MQTT-3.3.1-10] an empty retained payload removes the retained message; [MQTT-3.3.1-11] and is not stored
       if (previous !== undefined) {
         this.remove(topic, previous);
-        this.store.putRetained(topic, undefined);
+        if (persist) this.store.putRetained(topic, undefined);
       }
       return 'deleted';
     }
@@ -51,7 +51,7 @@ export class RetainedMessages {
     }
     this.index.set(topic, message); // [MQTT-3.3.1-5] replaces any previous retained message of the topic
     this.bytes += size - previousSize;
-    this.store.putRetained(topic, message.stored);
+    if (persist) this.store.putRetained(topic, message.stored);
     return 'stored';
   }
 

@@ -94,7 +94,7 @@ export class Session implements DeliveryTarget {
     if (options.qos === 0) {
       if (link !== undefined) {
         // QoS 0 skips the queue; beyond the socket bound it is dropped, never buffered without limit.
-        if (this.queuedCount === 0 && link.isWritable()) {
+        if (link.isWritable()) {
           this.write(link, message, 0, options.retain, false, undefined, options.subscriptionIdentifiers);
         } else {
           this.context.onDropped(this.clientId, () => this.packetOf(message, 0, options.retain), 'qos0-backpressure');

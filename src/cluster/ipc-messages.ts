@@ -1,0 +1,50 @@
+// Messages between the primary and its workers over node:cluster's IPC channel (structured
+// clone, "advanced" serialization). None of them is on the publish path.
+
+import type { TransferredSession } from './session-transfer.js';
+
+export interface ListenerAddress {
+  name: string;
+  type: string;
+  host: string;
+  port: number;
+}
+
+export interface MeshPeer {
+  index: number;
+  socketPath: string;
+}
+
+export type WorkerMessage =
+  /** The worker's mesh socket listens; it wants the peers to connect to. */
+  | { kind: 'mesh-listening'; socketPath: string }
+  /** Recovered and listening; `sessions` are the client ids whose sessions it holds. */
+  | { kind: 'ready'; addresses: ListenerAddress[]; sessions: string[] }
+  /** A CONNECT wants this client id: make this worker its owner. */
+  | { kind: 'claim'; requestId: number; clientId: string; clean: boolean }
+  /** Answer to 'release': the session (unless discarded or absent). */
+  | { kind: 'released'; requestId: number; session?: TransferredSession }
+  /** The session of a client id ended on this worker. */
+  | { kind: 'ended'; clientId: string };
+
+export type PrimaryMessage =
+  | { kind: 'mesh-peers'; peers: MeshPeer[] }
+  /** Sessions recovered by a restarted worker that meanwhile moved elsewhere: drop them. */
+  | { kind: 'discard'; clientIds: string[] }
+  | { kind: 'claimed'; requestId: number; session?: TransferredSession }
+  /** Give up a client id: close its connection (takeover), hand the session over unless clean. */
+  | { kind: 'release'; requestId: number; clientId: string; clean: boolean }
+  | { kind: 'stop' }
+  | { kind: 'reload' };
+
+/** Environment variables the primary gives a worker. */
+export const workerIndexVariable = 'PETREL_CLUSTER_WORKER_INDEX';
+export const meshDirectoryVariable = 'PETREL_CLUSTER_MESH_DIR';
+
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}
+
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}
