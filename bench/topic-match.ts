@@ -205,11 +205,32 @@ function format(value: number, digits = 0): string {
   return value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+/** Heap bytes per subscription for each kind of bulk filter on its own (200,000 of one kind). */
+function bytesPerFilterKind(): Record<string, number> {
+  const count = 200_000;
+  const clientIds = Array.from({ length: count }, (_, position) => `client-${position}`);
+  const result: Record<string, number> = {};
+  // One id per kind in bulkFilter's rotation: 0..3 are the wildcard kinds, 4 the exact one.
+  for (const kind of [4, 0, 1, 2, 3]) {
+    const index = new SubscriptionIndex({ sharedStrategy: 'round-robin' });
+    const baseline = heapUsed();
+    for (let position = 0; position < count; position++) {
+      index.subscribe(clientIds[position]!, bulkFilter(position * 10 + kind), options);
+    }
+    const full = heapUsed();
+    // Referenced after the measurement so the index is certainly alive during it.
+    if (index.subscriptionCount !== count) throw new Error('subscription count mismatch');
+    result[bulkFilter(kind).replace(/\d+/g, '{n}')] = (full - baseline) / count;
+  }
+  if (clientIds.length !== count) throw new Error('client ids lost');
+  return result;
+}
+
 // Each size runs in a fresh child process so that heap figures and timings of one size are not
 // disturbed by the garbage and JIT state of another.
 const requestedSize = process.argv[2];
 if (requestedSize !== undefined) {
-  process.stdout.write(JSON.stringify(runSize(Number(requestedSize))));
+  process.stdout.write(JSON.stringify(requestedSize === 'kinds' ? bytesPerFilterKind() : runSize(Number(requestedSize))));
   process.exit(0);
 }
 const loadAverageAtStart = loadavg();
@@ -217,6 +238,10 @@ const selfPath = fileURLToPath(import.meta.url);
 const results = sizes.map(
   (size) => JSON.parse(execFileSync(process.execPath, [...process.execArgv, selfPath, String(size)], { encoding: 'utf8' })) as SizeResult,
 );
+const kinds = JSON.parse(execFileSync(process.execPath, [...process.execArgv, selfPath, 'kinds'], { encoding: 'utf8' })) as Record<
+  string,
+  number
+>;
 
 console.log(`machine: ${availableParallelism()} CPUs, node ${process.version}, ${new Date().toISOString()}`);
 console.log(`load average at start: ${loadAverageAtStart.map((load) => load.toFixed(2)).join(' ')}`);
@@ -233,3 +258,7 @@ console.log(`| subscribe / CPU-second | ${results.map((result) => format(result.
 console.log(`| unsubscribe / CPU-second | ${results.map((result) => format(result.unsubscribePerSecond)).join(' | ')} |`);
 console.log(`| heap bytes / subscription | ${results.map((result) => format(result.bytesPerSubscription)).join(' | ')} |`);
 console.log(`| heap left after unsubscribing all (bytes) | ${results.map((result) => format(result.bytesLeftAfterUnsubscribe)).join(' | ')} |`);
+
+console.log('\n| filter kind (200,000 of one kind) | heap bytes / subscription |');
+console.log('|---|---:|');
+for (const [kind, bytes] of Object.entries(kinds)) console.log(`| \`${kind}\` | ${format(bytes)} |`);
