@@ -192,7 +192,8 @@ export class SubscriptionIndex {
   /**
    * For a PUBLISH to `topic`: onSubscriber once per matching non-shared (clientId, filter) and
    * onGroup once per matching shared group. A client with overlapping filters is reported once per
-   * filter; combining them is the caller's job. Synchronous; callbacks must not change the index.
+   * filter; combining them is the caller's job. Synchronous. A callback that subscribes or
+   * unsubscribes does no harm, but the ongoing walk may or may not see that change.
    */
   match(topic: string, onSubscriber: SubscriberVisitor, onGroup: GroupVisitor): void {
     this.#exact.get(topic)?.emit(onSubscriber, onGroup);
