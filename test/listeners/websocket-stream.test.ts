@@ -21,7 +21,7 @@ describe('WebSocketStream', () => {
     });
     await once(server, 'listening');
     const address = server.address();
-    if (typeof address === 'string') throw new Error('unexpected address');
+    if (address === null || typeof address === 'string') throw new Error('unexpected address');
     url = `ws://127.0.0.1:${address.port}`;
   });
 
