@@ -227,6 +227,31 @@ describe('SubscriptionIndex cleanup', () => {
     assert.equal(index.trieNodeCount, 3);
   });
 
+  test('callbacks that unsubscribe during a match do no harm', () => {
+    const index = new SubscriptionIndex({ sharedStrategy: 'round-robin' });
+    const filters = ['x/+', 'x/#', 'x/y', '+/y', '$share/g/x/+'];
+    for (const clientId of ['a', 'b', 'c']) for (const filter of filters) index.subscribe(clientId, filter, qos1);
+    const removeEverything = (): void => {
+      for (const clientId of ['a', 'b', 'c']) for (const filter of filters) index.unsubscribe(clientId, filter);
+    };
+    let calls = 0;
+    index.match(
+      'x/y',
+      () => {
+        calls++;
+        removeEverything();
+      },
+      () => {
+        calls++;
+        removeEverything();
+      },
+    );
+    assert.ok(calls >= 1);
+    assert.equal(index.subscriptionCount, 0);
+    assert.equal(index.trieNodeCount, 0);
+    assert.deepEqual(collect(index, 'x/y'), []);
+  });
+
   test('heap returns after unsubscribing everything', () => {
     setFlagsFromString('--expose-gc');
     const collectGarbage = runInNewContext('gc') as () => void;
