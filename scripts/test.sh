@@ -65,8 +65,17 @@ run_tests() {
   # PETREL_TEST_CONCURRENCY=1 runs them one by one when chasing a timing-sensitive failure.
   local concurrency=${PETREL_TEST_CONCURRENCY:-2}
   echo "${#files[@]} test files, ${concurrency} at a time"
-  node --test --test-concurrency="$concurrency" "${files[@]}"
+  local report
+  report=$(mktemp)
+  node --test --test-concurrency="$concurrency" "${files[@]}" | tee "$report"
+  local status=${PIPESTATUS[0]}
+  # The runner's closing "# tests N", "# pass N", "# fail N" lines, for the summary.
+  test_counts=$(grep -E '^# (tests|pass|fail) [0-9]+$' "$report" | sed 's/^# //' | paste -sd ' ' -)
+  rm -f "$report"
+  return "$status"
 }
+
+test_counts=""
 
 if command -v dpkg >/dev/null 2>&1; then
   run_step "Debian packages" install_debian_packages || true
@@ -94,9 +103,9 @@ run_step "tests" run_tests || true
 elapsed=$((SECONDS - started_at))
 if [ ${#failures[@]} -eq 0 ]; then
   echo
-  echo "petrel tests: PASSED (all steps: Debian packages, npm, build, typecheck, lint, tests) in ${elapsed}s"
+  echo "petrel tests: PASSED (Debian packages, npm, build, typecheck, lint, tests: ${test_counts}) in ${elapsed}s"
   exit 0
 fi
 echo
-echo "petrel tests: FAILED steps: ${failures[*]} (after ${elapsed}s)"
+echo "petrel tests: FAILED steps: ${failures[*]} (tests: ${test_counts:-not run}) after ${elapsed}s"
 exit 1
