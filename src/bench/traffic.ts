@@ -5,6 +5,7 @@ import { processCpuSeconds, totalRssBytes } from './broker-memory.js';
 import { BenchClient, type ClientOptions } from './client.js';
 import { delay, mapWithConcurrency } from './concurrency.js';
 import { KeepaliveSweeper } from './keepalive.js';
+import { DeliveryBacklog } from './delivery-backlog.js';
 import { LatencyRecorder } from './latency.js';
 import { isBenchPayload, nowMicros, payloadPublisher, payloadSequence, payloadTime } from './payload.js';
 import { Publisher } from './publisher.js';
@@ -73,19 +74,13 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const allClients: BenchClient[] = [];
   const countFromZero = plan.publishers.length > 0;
 
-  // Delivery-paced flow control: at most `maxBacklog` deliveries may be on their way
-  // at once, shared evenly between publishers (each pauses when its share is used up),
-  // so a flood measures what the broker delivers, not how much it can buffer or drop.
   const publisherCount = plan.publishers.length;
-  const receivers = new Float64Array(publisherCount);
+  const receivers = new Array<number>(publisherCount).fill(0);
   for (const subscriber of plan.subscribers) for (const index of subscriber.expectFrom ?? []) receivers[index] = (receivers[index] as number) + 1;
-  const backlogLimit = plan.subscribers.every((subscriber) => subscriber.expectFrom !== null) ? options.maxBacklog : 0;
-  const limits = receivers.map((count) => Math.max(1, backlogLimit / (publisherCount * count)));
-  const deliveredBy = new Float64Array(publisherCount);
-  const waitingSince = new Float64Array(publisherCount); // 0 = not waiting for deliveries
+  // Flow control needs to know who receives what; a lone `sub` or `pub` run has no backlog limit.
+  const backlog = new DeliveryBacklog(receivers, plan.subscribers.every((subscriber) => subscriber.expectFrom !== null) ? options.maxBacklog : 0);
   let resume: (index: number) => void = () => undefined;
-  const allowance = (index: number, sent: number): number =>
-    receivers[index] === 0 ? Number.POSITIVE_INFINITY : (limits[index] as number) - (sent - (deliveredBy[index] as number) / (receivers[index] as number));
+  let sentBy: (index: number) => number = () => 0;
 
   const onClose = (reason: string | undefined): void => {
     if (reason === undefined) return;
@@ -111,8 +106,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
             tracker.record(publisherId, payloadSequence(payload));
             const publisherIndex = publisherId - options.startIndex;
             if (publisherIndex >= 0 && publisherIndex < publisherCount) {
-              deliveredBy[publisherIndex] = (deliveredBy[publisherIndex] as number) + 1;
-              if (waitingSince[publisherIndex] !== 0) resume(publisherIndex);
+              if (backlog.recordDelivery(publisherIndex, sentBy(publisherIndex))) resume(publisherIndex);
             }
             latency.record(receivedAt - payloadTime(payload));
             lastDeliveryAt = receivedAt;
@@ -195,10 +189,10 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
         return;
       }
       let count = publisher.maxBatch;
-      if (backlogLimit > 0) {
-        const allowed = Math.floor(allowance(driver.index, publisher.sent));
+      if (backlog.enabled) {
+        const allowed = backlog.allowance(driver.index, publisher.sent);
         if (allowed <= 0) {
-          waitingSince[driver.index] = performance.now(); // the next delivery from this publisher reschedules
+          backlog.wait(driver.index, performance.now()); // the next delivery from this publisher reschedules
           return;
         }
         if (allowed < count) count = allowed;
@@ -218,23 +212,13 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     drivers.push(driver);
     if (options.rate === 0) publisher.onWindowOpen = () => schedule(driver);
   });
+  sentBy = (index) => (drivers[index] as PublisherDriver).publisher.sent;
   resume = (index) => {
-    const driver = drivers[index] as PublisherDriver;
-    if (allowance(index, driver.publisher.sent) < (limits[index] as number) / 2) return;
-    waitingSince[index] = 0;
-    if (options.rate === 0) schedule(driver);
+    if (options.rate === 0) schedule(drivers[index] as PublisherDriver);
   };
   // Messages the broker dropped never arrive: a publisher waiting this long writes its backlog off and goes on.
   const backlogWatch = setInterval(() => {
-    const now = performance.now();
-    for (let index = 0; index < publisherCount; index++) {
-      const since = waitingSince[index] as number;
-      if (since !== 0 && now - since > STALL_MS) {
-        const publisher = (drivers[index] as PublisherDriver).publisher;
-        deliveredBy[index] = publisher.sent * (receivers[index] as number);
-        resume(index);
-      }
-    }
+    for (const index of backlog.writeOffStalled(performance.now(), STALL_MS, sentBy)) resume(index);
   }, 100);
 
   let pacer: NodeJS.Timeout | undefined;
@@ -248,9 +232,9 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       for (let index = 0; index < publishers.length; index++) {
         const publisher = publishers[index] as Publisher;
         let owed = Math.floor(due) - publisher.sent;
-        if (backlogLimit > 0) {
-          const allowed = Math.floor(allowance(index, publisher.sent));
-          if (allowed <= 0) waitingSince[index] ||= performance.now();
+        if (backlog.enabled) {
+          const allowed = backlog.allowance(index, publisher.sent);
+          if (allowed <= 0) backlog.wait(index, performance.now());
           owed = Math.min(owed, allowed);
         }
         while (owed > 0 && publisher.writable) {
@@ -316,7 +300,8 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     const drainUntil = performance.now() + options.drainSeconds * 1000;
     let lastChange = performance.now();
     let lastSeen = -1;
-    while (performance.now() < drainUntil && options.signal?.aborted !== true) {
+    // Runs after Ctrl-C too, so an early stop still accounts for messages in flight (a second Ctrl-C exits).
+    while (performance.now() < drainUntil) {
       const current = totals();
       const expected = expectedDeliveries();
       if (current.inflight === 0 && (expected === null ? subscribers.length === 0 : delivered >= expected)) break;
@@ -369,7 +354,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       topic: plan.topicPattern,
       rate: options.rate,
       inflight: publishers.length > 0 ? Math.min(...publishers.map((publisher) => publisher.inflightLimit)) : options.inflight,
-      maxBacklog: backlogLimit,
+      maxBacklog: backlog.limit,
       durationSeconds: options.durationSeconds,
     },
     connections: { attempted, connected, connectSeconds: round(connectSeconds, 3) },

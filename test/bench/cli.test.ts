@@ -56,7 +56,7 @@ describe('petrel bench command line', () => {
     assert.equal(summary.messages.outOfOrder, 0);
     assert.equal(summary.latency.count, summary.messages.delivered);
     assert.ok(summary.throughput.deliveredPerSecond > 0);
-    assert.match(result.stderr, /\[1\.0s\] connected 4 \| sent [\d,]+\/s \| recv [\d,]+\/s/);
+    assert.match(result.stderr, /\[\d+\.\ds\] connected 4 \| sent [\d,]+\/s \| recv [\d,]+\/s/);
   });
 
   test('conn prints a readable summary with the broker memory', async () => {
