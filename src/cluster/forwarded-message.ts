@@ -136,16 +136,11 @@ export function decodeForwarded(buffer: Buffer): ForwardedMessage {
   reader.reset(buffer, position, position + remaining, 'publish');
   const packet = decodePublish(reader, firstByte, 5);
   const payload = packet.payload.length * 2 < packet.payload.buffer.byteLength ? Buffer.from(packet.payload) : packet.payload;
-  const message: StoredMessage = {
-    topic: packet.topic,
-    payload,
-    qos,
-    retain: packet.retain,
-    properties: packet.properties,
-    receivedAt,
-    expiresAt,
-    publisherId,
-  };
+  // Absent fields stay absent (not undefined), as in a message that never left its worker.
+  const message: StoredMessage = { topic: packet.topic, payload, qos, retain: packet.retain, receivedAt };
+  if (packet.properties !== undefined) message.properties = packet.properties;
+  if (expiresAt !== undefined) message.expiresAt = expiresAt;
+  if (publisherId !== undefined) message.publisherId = publisherId;
   const forwarded: ForwardedMessage = { message };
   if (shared !== undefined) forwarded.shared = shared;
   if (tried.length > 0) forwarded.tried = tried;

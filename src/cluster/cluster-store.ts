@@ -1,0 +1,100 @@
+// A worker's store in multi-process mode: its own store (one LMDB environment per worker,
+// `<dataDir>/worker-<i>`) for sessions, queues and wills, while retained messages, which every
+// worker holds in full, are written by one worker only (the keeper, worker 0) so that a retained
+// topic has a single writer. Opening the store also joins the worker mesh, and the retained
+// messages the broker restores are the live cluster's (a snapshot from a peer) when there is one.
+
+import type {
+  DelayedWillRecord,
+  DurabilityMode,
+  OutgoingRecord,
+  RecoveredState,
+  SessionRecord,
+  Store,
+  StoreStats,
+  StoredMessage,
+} from '../store/store.js';
+
+/** Joins the mesh; resolves with a peer's retained messages, or undefined when no peer is up. */
+export type JoinCluster = () => Promise<StoredMessage[] | undefined>;
+
+export class ClusterStore implements Store {
+  private readonly inner: Store;
+  private readonly keepsRetained: boolean;
+  private readonly join: JoinCluster;
+
+  constructor(inner: Store, keepsRetained: boolean, join: JoinCluster) {
+    this.inner = inner;
+    this.keepsRetained = keepsRetained;
+    this.join = join;
+  }
+
+  get mode(): DurabilityMode {
+    return this.inner.mode;
+  }
+
+  get writable(): boolean {
+    return this.inner.writable;
+  }
+
+  async open(): Promise<RecoveredState> {
+    const recovered = await this.inner.open();
+    const snapshot = await this.join();
+    if (snapshot === undefined) return this.keepsRetained ? recovered : { ...recovered, retained: [] };
+    if (this.keepsRetained) {
+      // The running workers know better than our disk (we were down): make the disk match them.
+      const live = new Set(snapshot.map((message) => message.topic));
+      for (const message of recovered.retained) if (!live.has(message.topic)) this.inner.putRetained(message.topic, undefined);
+      for (const message of snapshot) this.inner.putRetained(message.topic, message);
+    }
+    return { ...recovered, retained: snapshot };
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  putSession(record: SessionRecord): void {
+    this.inner.putSession(record);
+  }
+
+  deleteSession(clientId: string): void {
+    this.inner.deleteSession(clientId);
+  }
+
+  putOutgoing(clientId: string, record: OutgoingRecord): void {
+    this.inner.putOutgoing(clientId, record);
+  }
+
+  deleteOutgoing(clientId: string, seq: number): void {
+    this.inner.deleteOutgoing(clientId, seq);
+  }
+
+  putIncomingQoS2(clientId: string, packetId: number): void {
+    this.inner.putIncomingQoS2(clientId, packetId);
+  }
+
+  deleteIncomingQoS2(clientId: string, packetId: number): void {
+    this.inner.deleteIncomingQoS2(clientId, packetId);
+  }
+
+  putRetained(topic: string, message: StoredMessage | undefined): void {
+    if (this.keepsRetained) this.inner.putRetained(topic, message);
+  }
+
+  putDelayedWill(record: DelayedWillRecord): void {
+    this.inner.putDelayedWill(record);
+  }
+
+  deleteDelayedWill(clientId: string): void {
+    this.inner.deleteDelayedWill(clientId);
+  }
+
+  whenDurable(callback: (error?: Error) => void): void {
+    this.inner.whenDurable(callback);
+  }
+
+  stats(): StoreStats {
+    return this.inner.stats();
+  }
+}
