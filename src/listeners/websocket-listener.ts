@@ -52,6 +52,7 @@ export class WebSocketListener implements Listener {
     this.name = name;
     this.context = context;
     this.type = config.type === 'wss' ? 'wss' : 'ws';
+    if (config.proxyProtocol) context.logger.warn({ listener: name }, 'proxyProtocol applies to tcp and tls listeners only; ignored here');
     const timeoutMs = context.limits.connectTimeoutMs;
     // The upgrade request must arrive within the connect timeout; checked every second instead of Node's 30 s.
     const httpOptions = { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: Math.min(1000, timeoutMs), noDelay: true };

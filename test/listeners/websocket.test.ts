@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect as connectTcp, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { buildAuth, type AuthSystem } from '../../src/auth/build-auth.js';
 import { silentLogger } from '../../src/auth/logger.js';
@@ -50,8 +51,30 @@ function httpStatus(port: number, path: string, headers: Record<string, string> 
   });
 }
 
+function openRawSocket(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, '127.0.0.1', () => resolve(socket));
+    socket.on('error', reject);
+  });
+}
+
+function closedWithin(socket: Socket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    socket.on('error', () => {});
+    if (socket.destroyed) return resolve();
+    const timer = setTimeout(() => reject(new Error(`socket still open after ${timeoutMs} ms`)), timeoutMs);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.resume();
+  });
+}
+
 const connectPacket = (clientId: string) =>
   encodePacket({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 30, clientId }, 4);
+
+const connectTimeoutMs = 1000;
 
 describe('WebSocket listeners', () => {
   let certificates: TestCertificates;
@@ -75,7 +98,7 @@ describe('WebSocket listeners', () => {
       { type: 'wss', host: '127.0.0.1', port: 0, name: 'wss-mtls', ...tls, requestCert: true, certificateAsUsername: true },
     ];
     auth = buildAuth(defaultConfig({ listeners }), silentLogger, { watch: false });
-    broker = await startBroker({ listeners }, { hooks: [...auth.hooks, { onClientConnected: (client) => void connected.push({ ...client }) }] });
+    broker = await startBroker({ listeners, limits: { connectTimeoutMs } }, { hooks: [...auth.hooks, { onClientConnected: (client) => void connected.push({ ...client }) }] });
     for (const address of broker.broker.addresses) ports[address.name] = address.port;
   });
 
@@ -198,6 +221,17 @@ describe('WebSocket listeners', () => {
       const hugeClosed = closeCode(huge);
       huge.send(Buffer.alloc(2 * defaultConfig().limits.maxPacketSize + 1));
       assert.equal(await hugeClosed, 1009);
+
+      // TLS garbage on the wss port, oversized HTTP headers, and a request that never finishes.
+      const tlsGarbage = await openRawSocket(ports.wss!);
+      tlsGarbage.write(Buffer.alloc(2048, 0x42));
+      const oversized = await openRawSocket(ports.ws!);
+      oversized.write('GET /mqtt HTTP/1.1\r\nHost: x\r\n' + 'X-Padding: y\r\n'.repeat(10000));
+      const unfinished = await openRawSocket(ports.ws!);
+      unfinished.write('GET /mqtt HTTP/1.1\r\n');
+      await Promise.all([closedWithin(tlsGarbage, 2000), closedWithin(oversized, 2000)]);
+      // The upgrade request must be complete within the connect timeout (checked every second).
+      await closedWithin(unfinished, connectTimeoutMs + 2500);
 
       const publisher = await connectClient(`mqtt://127.0.0.1:${ports.tcp}`);
       const sentAt = Date.now();
