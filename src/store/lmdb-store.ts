@@ -117,6 +117,8 @@ export class LmdbStore implements Store {
   private diskBytes = 0;
   private closing = false;
   private failures = 0;
+  /** When the oldest pending write was issued (async mode's flush deadline counts from it). */
+  private pendingSince = 0;
 
   private nextMessageId = 1;
   private readonly messageIds = new WeakMap<StoredMessage, number>();
@@ -344,6 +346,7 @@ export class LmdbStore implements Store {
   }
 
   private write(database: Database<unknown, Key>, key: Key, value: unknown): void {
+    if (this.pending.size === 0) this.pendingSince = performance.now();
     this.pending.set(pendingKey(this.require().names.get(database) ?? '', key as string | number | [string, number]), { database, key, value });
     this.scheduleFlush();
   }
@@ -351,7 +354,10 @@ export class LmdbStore implements Store {
   private scheduleFlush(): void {
     if (this.flushTimer !== undefined || this.inFlight !== undefined || this.retryTimer !== undefined || this.closing) return;
     if (this.mode === 'sync') this.flushTimer = setImmediate(() => this.flush());
-    else this.flushTimer = setTimeout(() => this.flush(), this.options.asyncFlushMs);
+    else {
+      const waited = performance.now() - this.pendingSince;
+      this.flushTimer = setTimeout(() => this.flush(), Math.max(0, this.options.asyncFlushMs - waited));
+    }
   }
 
   private cancelFlushTimer(): void {

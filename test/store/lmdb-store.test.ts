@@ -69,6 +69,20 @@ describe('lmdb store', () => {
       assert.equal(await countEntries(dir, 'outgoing'), 0);
     }));
 
+  test('async mode commits pending writes within asyncFlushMs, without a whenDurable call', () =>
+    withDirectory(async (dir) => {
+      const store = new LmdbStore({ dir, mode: 'async', asyncFlushMs: 30, logger: createSilentLogger() });
+      await store.open();
+      try {
+        store.putSession(session('async'));
+        assert.equal(store.stats().pendingWrites, 1);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        assert.equal(store.stats().pendingWrites, 0);
+      } finally {
+        await store.close();
+      }
+    }));
+
   test('open drops sessions and retained messages that expired while down, with their records', () =>
     withDirectory(async (dir) => {
       const start = 1_700_000_000_000;
