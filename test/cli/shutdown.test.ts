@@ -9,6 +9,7 @@ const logger = createLogger({ level: 'silent', pretty: false });
 function harness(stop: () => Promise<void>) {
   const source = new EventEmitter();
   const exits: number[] = [];
+  const clock = { now: 1000 };
   let stopCalls = 0;
   installShutdownHandlers({
     stop: () => {
@@ -18,8 +19,10 @@ function harness(stop: () => Promise<void>) {
     logger,
     exit: (code) => exits.push(code),
     source,
+    duplicateWindowMs: 500,
+    now: () => clock.now,
   });
-  return { source, exits, stopCalls: () => stopCalls };
+  return { source, exits, clock, stopCalls: () => stopCalls };
 }
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
@@ -48,10 +51,14 @@ test('a failing stop exits 1', async () => {
 
 test('a second signal during a slow stop exits 1 at once, without a second stop', async () => {
   let finishStop: () => void = () => undefined;
-  const { source, exits, stopCalls } = harness(() => new Promise<void>((resolve) => (finishStop = resolve)));
+  const { source, exits, clock, stopCalls } = harness(() => new Promise<void>((resolve) => (finishStop = resolve)));
   source.emit('SIGTERM', 'SIGTERM');
   await settle();
   assert.deepEqual(exits, []);
+  clock.now += 499;
+  source.emit('SIGINT', 'SIGINT');
+  assert.deepEqual(exits, [], 'a repeat within the window is the same request delivered twice');
+  clock.now += 1;
   source.emit('SIGINT', 'SIGINT');
   assert.deepEqual(exits, [1]);
   assert.equal(stopCalls(), 1);
