@@ -157,7 +157,7 @@ describe('WebSocket listeners', () => {
     await assert.rejects(openWebSocket(`ws://127.0.0.1:${ports.ws}/other`, ['mqtt']), /404/);
   });
 
-  test('subprotocols: "mqtt" is chosen when offered, "mqttv3.1" is accepted, others are refused', async () => {
+  test('subprotocols: "mqtt" is chosen when offered, "mqttv3.1" is accepted, none is accepted, only others is refused', async () => {
     const both = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['mqttv3.1', 'mqtt']);
     assert.equal(both.protocol, 'mqtt');
     both.terminate();
@@ -165,6 +165,9 @@ describe('WebSocket listeners', () => {
     assert.equal(legacy.protocol, 'mqttv3.1');
     legacy.terminate();
     await assert.rejects(openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, ['chat']), /400/);
+    const none = await openWebSocket(`ws://127.0.0.1:${ports.ws}/mqtt`, []);
+    assert.equal(none.protocol, '');
+    none.terminate();
   });
 
   test('a plain HTTP request gets 426 Upgrade Required', async () => {
