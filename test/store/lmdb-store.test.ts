@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -81,6 +81,35 @@ describe('lmdb store', () => {
       } finally {
         await store.close();
       }
+    }));
+
+  test('churning sessions and messages does not grow the data file without bound', () =>
+    withDirectory(async (dir) => {
+      const store = lmdbStore(dir, 'sync');
+      await store.open();
+      const sizes: number[] = [];
+      try {
+        for (let cycle = 0; cycle < 30; cycle += 1) {
+          for (let client = 0; client < 100; client += 1) {
+            const clientId = `churn-${cycle}-${client}`;
+            store.putSession(session(clientId));
+            for (let seq = 1; seq <= 10; seq += 1) store.putOutgoing(clientId, outgoing(seq, message(`t/${seq}`, `${cycle}:${seq}:${'p'.repeat(1000)}`)));
+          }
+          for (let topic = 0; topic < 50; topic += 1) store.putRetained(`r/${topic}`, message(`r/${topic}`, `${cycle}${'r'.repeat(500)}`, { retain: true }));
+          await durable(store);
+          for (let client = 0; client < 100; client += 1) {
+            for (let seq = 1; seq <= 5; seq += 1) store.deleteOutgoing(`churn-${cycle}-${client}`, seq);
+            store.deleteSession(`churn-${cycle}-${client}`);
+          }
+          await durable(store);
+          sizes.push((await stat(join(dir, databaseFileName))).size);
+        }
+      } finally {
+        await store.close();
+      }
+      const early = sizes[4] ?? 0;
+      const last = sizes[sizes.length - 1] ?? 0;
+      assert.ok(last <= early * 1.5, `data file grew from ${early} to ${last} bytes: ${sizes.join(', ')}`);
     }));
 
   test('open drops sessions and retained messages that expired while down, with their records', () =>
