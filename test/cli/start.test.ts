@@ -112,15 +112,16 @@ describe('petrel start', () => {
     }
   });
 
-  test('SIGINT also stops it with exit 0; --workers 2 warns and runs one process', async () => {
-    const child = startPetrel(['--workers', '2']);
+  test('SIGINT also stops it gracefully with exit 0', async () => {
+    const child = startPetrel([]);
     const exited = collect(child, 20000);
     try {
       await waitForLog(child, 'petrel listening');
       child.kill('SIGINT');
       const result = await exited;
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /"level":"warn".*multi-process mode is not implemented yet/);
+      assert.match(result.stdout, /"signal":"SIGINT".*"msg":"petrel stopping"/);
+      assert.match(result.stdout, /"msg":"petrel stopped"/);
     } finally {
       child.kill('SIGKILL');
       await exited.catch(() => undefined);
