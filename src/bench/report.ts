@@ -39,17 +39,27 @@ export function formatTrafficSummary(summary: TrafficSummary): string {
   const lines = [
     `scenario ${summary.scenario} against ${summary.target.host}:${summary.target.port} (MQTT ${settings.protocolVersion === 5 ? '5.0' : '3.1.1'}, QoS ${settings.qos}, ${settings.payloadSize}-byte payloads, topic ${settings.topic})`,
     `clients      ${number(settings.publishers)} publishers, ${number(settings.subscribers)} subscribers, connected in ${summary.connections.connectSeconds}s`,
-    `rate         ${settings.rate === 0 ? 'unlimited' : `${number(settings.rate)} msg/s`}${settings.qos > 0 ? `, in-flight window ${settings.inflight}` : ''}` +
-      (settings.maxBacklog > 0 ? `, at most ${number(settings.maxBacklog)} deliveries in flight` : ', no delivery backlog limit'),
-    `sent         ${number(messages.sent)} in ${summary.throughput.sendSeconds}s = ${number(summary.throughput.sentPerSecond)} msg/s` +
-      (settings.qos > 0 ? ` (${number(messages.acknowledged)} acknowledged)` : ''),
-    `delivered    ${number(messages.delivered)} in ${summary.throughput.deliverySeconds}s = ${number(summary.throughput.deliveredPerSecond)} msg/s` +
-      (messages.expectedDeliveries === null ? '' : ` (expected ${number(messages.expectedDeliveries)})`),
-    `lost         ${number(messages.lost)}   out of order ${number(messages.outOfOrder)}` + (messages.foreign > 0 ? `   foreign ${number(messages.foreign)}` : ''),
-    `latency ms   p50 ${latency.p50Ms}  p90 ${latency.p90Ms}  p99 ${latency.p99Ms}  p99.9 ${latency.p999Ms}  max ${latency.maxMs}  (min ${latency.minMs}, mean ${latency.meanMs}, n=${number(latency.count)})`,
+  ];
+  if (settings.publishers > 0) {
+    lines.push(
+      `rate         ${settings.rate === 0 ? 'unlimited' : `${number(settings.rate)} msg/s`}${settings.qos > 0 ? `, in-flight window ${settings.inflight}` : ''}` +
+        (settings.maxBacklog > 0 ? `, at most ${number(settings.maxBacklog)} deliveries in flight` : ''),
+      `sent         ${number(messages.sent)} in ${summary.throughput.sendSeconds}s = ${number(summary.throughput.sentPerSecond)} msg/s` +
+        (settings.qos > 0 ? ` (${number(messages.acknowledged)} acknowledged)` : ''),
+    );
+  }
+  if (settings.subscribers > 0) {
+    lines.push(
+      `delivered    ${number(messages.delivered)} in ${summary.throughput.deliverySeconds}s = ${number(summary.throughput.deliveredPerSecond)} msg/s` +
+        (messages.expectedDeliveries === null ? '' : ` (expected ${number(messages.expectedDeliveries)})`),
+      `lost         ${number(messages.lost)}   out of order ${number(messages.outOfOrder)}` + (messages.foreign > 0 ? `   foreign ${number(messages.foreign)}` : ''),
+      `latency ms   p50 ${latency.p50Ms}  p90 ${latency.p90Ms}  p99 ${latency.p99Ms}  p99.9 ${latency.p999Ms}  max ${latency.maxMs}  (min ${latency.minMs}, mean ${latency.meanMs}, n=${number(latency.count)})`,
+    );
+  }
+  lines.push(
     `errors       ${number(summary.errors.total)}: ${reasons(summary.errors.reasons)}`,
     `generator    ${summary.generator.cpuPercent}% of a core, ${megabytes(summary.generator.rssBytes)} RSS`,
-  ];
+  );
   if (summary.broker !== null) {
     lines.push(`broker       ${summary.broker.cpuPercent}% of a core, ${megabytes(summary.broker.rssBytes)} RSS (pid ${summary.broker.pids.join(',')})`);
   }

@@ -105,7 +105,7 @@ export interface TrafficSummary {
     /** Time publishers were sending. */
     sendSeconds: number;
     sentPerSecond: number;
-    /** From the start of sending to the last delivery. */
+    /** From the start of sending (a lone `sub` run: the first delivery) to the last delivery. */
     deliverySeconds: number;
     deliveredPerSecond: number;
   };

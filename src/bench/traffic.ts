@@ -68,6 +68,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   let errorTotal = 0;
   let delivered = 0;
   let foreign = 0;
+  let firstDeliveryAt = 0;
   let lastDeliveryAt = 0;
   const subscribers: SubscriberState[] = [];
   const drivers: PublisherDriver[] = [];
@@ -78,7 +79,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const receivers = new Array<number>(publisherCount).fill(0);
   for (const subscriber of plan.subscribers) for (const index of subscriber.expectFrom ?? []) receivers[index] = (receivers[index] as number) + 1;
   // Flow control needs to know who receives what; a lone `sub` or `pub` run has no backlog limit.
-  const backlog = new DeliveryBacklog(receivers, plan.subscribers.every((subscriber) => subscriber.expectFrom !== null) ? options.maxBacklog : 0);
+  const backlog = new DeliveryBacklog(receivers, plan.subscribers.length > 0 && plan.subscribers.every((subscriber) => subscriber.expectFrom !== null) ? options.maxBacklog : 0);
   let resume: (index: number) => void = () => undefined;
   let sentBy: (index: number) => number = () => 0;
 
@@ -109,6 +110,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
               if (backlog.recordDelivery(publisherIndex, sentBy(publisherIndex))) resume(publisherIndex);
             }
             latency.record(receivedAt - payloadTime(payload));
+            if (firstDeliveryAt === 0) firstDeliveryAt = receivedAt;
             lastDeliveryAt = receivedAt;
           } else {
             foreign++;
@@ -341,7 +343,10 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const latencySummary = latency.summary();
   latency.destroy();
 
-  const deliverySeconds = lastDeliveryAt > startedAtMicros ? (lastDeliveryAt - startedAtMicros) / 1e6 : sendSeconds;
+  // With our own publishers, deliveries are timed from the start of sending; a lone
+  // subscriber cannot know when sending started, so it times first to last delivery.
+  const deliveryStart = publishers.length > 0 ? startedAtMicros : firstDeliveryAt;
+  const deliverySeconds = lastDeliveryAt > deliveryStart ? (lastDeliveryAt - deliveryStart) / 1e6 : sendSeconds;
   return {
     scenario: plan.scenario,
     target: { host: options.host, port: options.port },
