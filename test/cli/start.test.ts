@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type IDisconnectPacket, type MqttClient } from 'mqtt';
-import { cleanEnvironment, collect, runPetrel, spawnPetrel } from './petrel-process.js';
+import { cleanEnvironment, collect, repositoryRoot, runPetrel, spawnPetrel } from './petrel-process.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'petrel-start-'));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -122,6 +122,20 @@ describe('petrel start', () => {
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /"signal":"SIGINT".*"msg":"petrel stopping"/);
       assert.match(result.stdout, /"msg":"petrel stopped"/);
+    } finally {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('starts with petrel.example.yaml (host and port overridden to stay local)', async () => {
+    const child = startPetrel(['--config', join(repositoryRoot, 'petrel.example.yaml')]);
+    const exited = collect(child, 20000);
+    try {
+      const port = await listeningPort(child);
+      assert.ok(port > 0);
+      child.kill('SIGTERM');
+      assert.equal((await exited).code, 0);
     } finally {
       child.kill('SIGKILL');
       await exited.catch(() => undefined);
