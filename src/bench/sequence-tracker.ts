@@ -16,12 +16,18 @@ export class SequenceTracker {
   /** @param countFromZero when true, a stream's first message is expected to be number 0 (the tool saw the publisher start). */
   constructor(private readonly countFromZero: boolean) {}
 
+  // Most subscribers hear from one publisher (fan-out, pairs): skip the map lookup for it.
+  private lastPublisherId = -1;
+  private lastStream: PublisherStream | undefined;
+
   record(publisherId: number, sequence: number): void {
-    let stream = this.streams.get(publisherId);
+    let stream = publisherId === this.lastPublisherId ? this.lastStream : this.streams.get(publisherId);
     if (stream === undefined) {
       stream = { next: this.countFromZero ? 0 : sequence, received: 0 };
       this.streams.set(publisherId, stream);
     }
+    this.lastPublisherId = publisherId;
+    this.lastStream = stream;
     stream.received++;
     if (sequence === stream.next) {
       stream.next = sequence + 1;
