@@ -50,6 +50,8 @@ export class Connection implements SessionLink {
   outboundAliases: OutboundAliases | undefined;
   /** Inbound QoS 1 publishes whose PUBACK is not sent yet (Receive Maximum accounting). */
   pendingAcks = 0;
+  /** 5.0 Request Problem Information: 0 forbids reason strings except on PUBLISH, CONNACK, DISCONNECT. */
+  problemInformation = true;
   /** Enhanced authentication in progress (5.0 AUTH). */
   auth: { method: string; exchange: EnhancedAuthExchange | undefined } | undefined;
   /** The CONNECT waiting for enhanced authentication to finish. */
@@ -154,7 +156,8 @@ export class Connection implements SessionLink {
         this.end();
         return;
       }
-      this.disconnect(error.reasonCode, error);
+      // A reason string is always allowed on DISCONNECT [MQTT-3.1.2-29]: say what went wrong.
+      this.disconnect(error.reasonCode, error, error.message);
       return;
     }
     this.broker.logger.error({ err: error, clientId: this.clientId }, 'connection handler failed');

@@ -115,6 +115,7 @@ export function acceptConnect(connection: Connection, packet: ConnectPacket, ass
   connection.connectSessionExpiry = requestedExpiry;
 
   if (version === 5) {
+    connection.problemInformation = properties?.requestProblemInformation !== 0;
     connection.sendWindow = properties?.receiveMaximum ?? 65535; // [MQTT-3.3.4-9] our outgoing quota
     if (properties?.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
     const aliasMaximum = properties?.topicAliasMaximum ?? 0;

@@ -52,11 +52,11 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   broker.counters.messagesReceived++;
 
   if (!isValidTopicName(topic, { maxLength: limits.maxTopicLength, maxLevels: limits.maxTopicLevels })) {
-    return reject(connection, packet, ReasonCode.TopicNameInvalid);
+    return reject(connection, packet, ReasonCode.TopicNameInvalid, 'topic name exceeds the length or level limits');
   }
   // $SYS belongs to the broker: clients may not publish there (5.0: 0x87 Not authorized).
   if (topic.startsWith(sysPrefix) && (topic.length === sysPrefix.length || topic.charCodeAt(sysPrefix.length) === 0x2f)) {
-    return reject(connection, packet, ReasonCode.NotAuthorized);
+    return reject(connection, packet, ReasonCode.NotAuthorized, '$SYS topics are reserved for the broker');
   }
 
   const routed = topic === packet.topic ? packet : { ...packet, topic };
@@ -68,10 +68,10 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
 function finishPublish(connection: Connection, packet: PublishPacket, allowed: boolean): void {
   if (connection.state === 'closed') return;
   const broker = connection.broker;
-  if (!allowed) return reject(connection, packet, ReasonCode.NotAuthorized);
+  if (!allowed) return reject(connection, packet, ReasonCode.NotAuthorized, 'not authorized to publish to this topic');
   if (packet.qos > 0 && !broker.store.writable) {
     // The store cannot make it durable: refuse rather than acknowledge a message we may lose.
-    if (connection.protocolVersion === 5) return reject(connection, packet, ReasonCode.QuotaExceeded);
+    if (connection.protocolVersion === 5) return reject(connection, packet, ReasonCode.QuotaExceeded, 'the store cannot accept durable messages now');
     broker.logger.warn({ clientId: connection.clientId, topic: packet.topic }, 'store not writable: QoS>0 publish not acknowledged');
     return;
   }
@@ -130,7 +130,7 @@ function finishPublish(connection: Connection, packet: PublishPacket, allowed: b
  * A publish the broker will not route. 5.0 says why in PUBACK/PUBREC; 3.1.1 has no way to,
  * so it is acknowledged (the client must not retry it forever) and dropped.
  */
-function reject(connection: Connection, packet: PublishPacket, reasonCode: number): void {
+function reject(connection: Connection, packet: PublishPacket, reasonCode: number, reasonString?: string): void {
   connection.broker.logger.debug({ clientId: connection.clientId, topic: packet.topic, reasonCode }, 'publish refused');
   connection.broker.counters.messagesDropped++;
   if (packet.qos === 0) return;
@@ -139,7 +139,9 @@ function reject(connection: Connection, packet: PublishPacket, reasonCode: numbe
     // 3.1.1: the PUBREL that follows must find the id (exactly-once bookkeeping)
     connection.session!.incomingQoS2.add(packet.packetId!);
   }
-  connection.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: code });
+  // [MQTT-3.1.2-29] a reason string only if the client did not turn problem information off
+  const properties = reasonString !== undefined && connection.protocolVersion === 5 && connection.problemInformation ? { reasonString } : undefined;
+  connection.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId: packet.packetId!, reasonCode: code, properties });
 }
 
 /**

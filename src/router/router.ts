@@ -22,10 +22,11 @@ export interface RouterOptions {
 export class Router {
   readonly index: SubscriptionIndex;
   private readonly resolve: (clientId: string) => DeliveryTarget | undefined;
-  // Reused between publishes (routing is synchronous); a nested publish gets fresh ones.
-  private combined = new Map<string, Combined>();
-  private groups: SharedGroup[] = [];
+  // Reused between publishes (routing is synchronous); a re-entrant publish uses a fresh router.
+  private readonly combined = new Map<string, Combined>();
+  private readonly groups: SharedGroup[] = [];
   private routing = false;
+  private publisherId: string | undefined;
 
   constructor(options: RouterOptions) {
     this.index = options.index;
@@ -34,39 +35,13 @@ export class Router {
 
   /** Delivers a message to every matching subscriber; returns how many deliveries were made. */
   publish(message: RoutedMessage): number {
-    const nested = this.routing;
-    const combined = nested ? new Map<string, Combined>() : this.combined;
-    const groups: SharedGroup[] = nested ? [] : this.groups;
+    if (this.routing) return new Router({ index: this.index, resolve: this.resolve }).publish(message); // re-entrant call
     this.routing = true;
+    this.publisherId = message.stored.publisherId;
     try {
-      const publisherId = message.stored.publisherId;
-      this.index.match(
-        message.stored.topic,
-        (clientId: string, options: SubscriberOptions) => {
-          // [MQTT-3.8.3-3] No Local: not back to the publisher
-          if (options.noLocal && clientId === publisherId) return;
-          const existing = combined.get(clientId);
-          if (existing === undefined) {
-            combined.set(clientId, {
-              qos: options.qos,
-              retainAsPublished: options.retainAsPublished,
-              subscriptionIdentifiers: options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier],
-            });
-            return;
-          }
-          // [MQTT-3.3.4-2] one delivery at the highest granted QoS, [MQTT-3.3.4-3] with every identifier
-          if (options.qos > existing.qos) existing.qos = options.qos;
-          if (options.retainAsPublished) existing.retainAsPublished = true;
-          if (options.subscriptionIdentifier !== undefined) {
-            (existing.subscriptionIdentifiers ??= []).push(options.subscriptionIdentifier);
-          }
-        },
-        (group: SharedGroup) => {
-          groups.push(group);
-        },
-      );
+      this.index.match(message.stored.topic, this.onSubscriber, this.onGroup);
       let deliveries = 0;
-      for (const [clientId, options] of combined) {
+      for (const [clientId, options] of this.combined) {
         const target = this.resolve(clientId);
         if (target === undefined) continue;
         target.deliver(message, {
@@ -77,18 +52,42 @@ export class Router {
         });
         deliveries++;
       }
-      for (const group of groups) {
+      for (const group of this.groups) {
         if (this.deliverToGroup(group, message, undefined)) deliveries++;
       }
       return deliveries;
     } finally {
-      if (!nested) {
-        this.routing = false;
-        combined.clear();
-        groups.length = 0;
-      }
+      this.routing = false;
+      this.publisherId = undefined;
+      this.combined.clear();
+      this.groups.length = 0;
     }
   }
+
+  // Bound once: the index calls these for every match without a closure per publish.
+  private readonly onSubscriber = (clientId: string, options: SubscriberOptions): void => {
+    // [MQTT-3.8.3-3] No Local: not back to the publisher
+    if (options.noLocal && clientId === this.publisherId) return;
+    const existing = this.combined.get(clientId);
+    if (existing === undefined) {
+      this.combined.set(clientId, {
+        qos: options.qos,
+        retainAsPublished: options.retainAsPublished,
+        subscriptionIdentifiers: options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier],
+      });
+      return;
+    }
+    // [MQTT-3.3.4-2] one delivery at the highest granted QoS, [MQTT-3.3.4-3] with every identifier
+    if (options.qos > existing.qos) existing.qos = options.qos;
+    if (options.retainAsPublished) existing.retainAsPublished = true;
+    if (options.subscriptionIdentifier !== undefined) {
+      (existing.subscriptionIdentifiers ??= []).push(options.subscriptionIdentifier);
+    }
+  };
+
+  private readonly onGroup = (group: SharedGroup): void => {
+    this.groups.push(group);
+  };
 
   /**
    * Gives a message to one member of a shared group (online members first, then offline
