@@ -85,7 +85,13 @@ class FilterEntry {
 
 /** A trie level. Only filters containing a wildcard live in the trie. */
 class TrieNode {
-  children: Map<string, TrieNode> | undefined;
+  /** This node's level in its parent ('+' for a plus child, '' for the root). */
+  readonly level: string;
+  /**
+   * Literal children. A lone child is held directly: most nodes deep in a device-style tree have
+   * one, and a one-entry Map would cost about 180 bytes and two more pointer hops per match.
+   */
+  children: Map<string, TrieNode> | TrieNode | undefined;
   /** The '+' child, kept apart so matching needs no Map lookup for it. */
   plus: TrieNode | undefined;
   /** The filter whose last level is this node. */
@@ -97,6 +103,40 @@ class TrieNode {
     return (
       this.entry === undefined && this.hashEntry === undefined && this.plus === undefined && this.children === undefined
     );
+  }
+
+  constructor(level: string) {
+    this.level = level;
+  }
+
+  child(level: string): TrieNode | undefined {
+    const children = this.children;
+    if (children === undefined) return undefined;
+    if (children instanceof TrieNode) return children.level === level ? children : undefined;
+    return children.get(level);
+  }
+
+  addChild(child: TrieNode): void {
+    const children = this.children;
+    if (children === undefined) {
+      this.children = child;
+    } else if (children instanceof TrieNode) {
+      this.children = new Map([
+        [children.level, children],
+        [child.level, child],
+      ]);
+    } else {
+      children.set(child.level, child);
+    }
+  }
+
+  removeChild(level: string): void {
+    const children = this.children;
+    if (children instanceof TrieNode) {
+      if (children.level === level) this.children = undefined;
+    } else if (children !== undefined && children.delete(level) && children.size === 1) {
+      this.children = children.values().next().value;
+    }
   }
 }
 
@@ -110,7 +150,7 @@ export class SubscriptionIndex {
   readonly #sharedStrategy: SharedStrategy;
   /** Wildcard-free filters, keyed by the filter (which equals the only topic it matches). */
   readonly #exact = new Map<string, FilterEntry>();
-  readonly #root = new TrieNode();
+  readonly #root = new TrieNode('');
   #wildcardEntryCount = 0;
   #trieNodeCount = 0;
   #subscriptionCount = 0;
@@ -205,7 +245,7 @@ export class SubscriptionIndex {
       if (root.plus !== undefined) matchBelow(root.plus, topic, nextLevelStart(topic, 0), onSubscriber, onGroup);
     }
     if (root.children !== undefined) {
-      const child = root.children.get(levelAt(topic, 0));
+      const child = root.child(levelAt(topic, 0));
       if (child !== undefined) matchBelow(child, topic, nextLevelStart(topic, 0), onSubscriber, onGroup);
     }
   }
@@ -220,7 +260,7 @@ export class SubscriptionIndex {
       if (root.hashEntry !== undefined) return true;
       if (root.plus !== undefined && anyBelow(root.plus, topic, nextLevelStart(topic, 0))) return true;
     }
-    const child = root.children?.get(levelAt(topic, 0));
+    const child = root.child(levelAt(topic, 0));
     return child !== undefined && anyBelow(child, topic, nextLevelStart(topic, 0));
   }
 
@@ -239,16 +279,15 @@ export class SubscriptionIndex {
     let node: TrieNode | undefined = this.#root;
     for (let index = 0; index < pathLength; index++) {
       const level = levels[index]!;
-      let next: TrieNode | undefined = level === '+' ? node.plus : node.children?.get(level);
+      let next: TrieNode | undefined = level === '+' ? node.plus : node.child(level);
       if (next === undefined) {
         if (!create) return undefined;
-        next = new TrieNode();
+        next = new TrieNode(level);
         this.#trieNodeCount++;
         if (level === '+') {
           node.plus = next;
         } else {
-          node.children ??= new Map();
-          node.children.set(level, next);
+          node.addChild(next);
         }
       }
       node = next;
@@ -276,7 +315,7 @@ export class SubscriptionIndex {
     let node = this.#root;
     for (let index = 0; index < pathLength; index++) {
       const level = levels[index]!;
-      const next = level === '+' ? node.plus : node.children?.get(level);
+      const next = level === '+' ? node.plus : node.child(level);
       if (next === undefined) return;
       path.push(next);
       node = next;
@@ -293,8 +332,7 @@ export class SubscriptionIndex {
       if (level === '+') {
         parent.plus = undefined;
       } else {
-        parent.children!.delete(level);
-        if (parent.children!.size === 0) parent.children = undefined;
+        parent.removeChild(level);
       }
     }
   }
@@ -331,7 +369,7 @@ function matchBelow(
   const end = topic.indexOf('/', start);
   const next = end === -1 ? topic.length + 1 : end + 1;
   if (node.children !== undefined) {
-    const child = node.children.get(end === -1 ? topic.slice(start) : topic.slice(start, end));
+    const child = node.child(end === -1 ? topic.slice(start) : topic.slice(start, end));
     if (child !== undefined) matchBelow(child, topic, next, onSubscriber, onGroup);
   }
   // '+' matches exactly one level, an empty one included [MQTT-4.7.1-2].
@@ -344,7 +382,7 @@ function anyBelow(node: TrieNode, topic: string, start: number): boolean {
   const end = topic.indexOf('/', start);
   const next = end === -1 ? topic.length + 1 : end + 1;
   if (node.children !== undefined) {
-    const child = node.children.get(end === -1 ? topic.slice(start) : topic.slice(start, end));
+    const child = node.child(end === -1 ? topic.slice(start) : topic.slice(start, end));
     if (child !== undefined && anyBelow(child, topic, next)) return true;
   }
   return node.plus !== undefined && anyBelow(node.plus, topic, next);

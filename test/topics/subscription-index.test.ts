@@ -227,6 +227,26 @@ describe('SubscriptionIndex cleanup', () => {
     assert.equal(index.trieNodeCount, 3);
   });
 
+  test('a node going from one literal child to several and back keeps every branch', () => {
+    const index = new SubscriptionIndex({ sharedStrategy: 'round-robin' });
+    index.subscribe('c', 'a/x/+', qos1);
+    assert.deepEqual(clientsMatching(index, 'a/x/1'), ['client c a/x/+']);
+    index.subscribe('c', 'a/y/+', qos1);
+    index.subscribe('c', 'a/z/+', qos1);
+    assert.deepEqual(clientsMatching(index, 'a/z/1'), ['client c a/z/+']);
+    index.unsubscribe('c', 'a/x/+');
+    index.unsubscribe('c', 'a/z/+');
+    assert.deepEqual(clientsMatching(index, 'a/y/1'), ['client c a/y/+']);
+    assert.deepEqual(clientsMatching(index, 'a/x/1'), []);
+    index.subscribe('c', 'a/w/+', qos1);
+    assert.deepEqual(clientsMatching(index, 'a/w/1'), ['client c a/w/+']);
+    assert.deepEqual(clientsMatching(index, 'a/y/1'), ['client c a/y/+']);
+    assert.equal(index.hasMatch('a/x/1'), false);
+    index.unsubscribe('c', 'a/y/+');
+    index.unsubscribe('c', 'a/w/+');
+    assert.equal(index.trieNodeCount, 0);
+  });
+
   test('callbacks that unsubscribe during a match do no harm', () => {
     const index = new SubscriptionIndex({ sharedStrategy: 'round-robin' });
     const filters = ['x/+', 'x/#', 'x/y', '+/y', '$share/g/x/+'];
