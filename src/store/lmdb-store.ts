@@ -193,6 +193,8 @@ export class LmdbStore implements Store {
     }
     this.closing = true;
     clearInterval(this.diskTimer);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.cancelFlushTimer();
     const environment = this.environment;
     this.environment = undefined;
