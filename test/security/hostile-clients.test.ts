@@ -19,7 +19,7 @@ const maxClientIdLength = 64;
 const maxTopicLength = 200;
 const maxTopicLevels = 16;
 /** The largest delivery delay the well-behaved client may see while an attack is going on. */
-const maxCanaryDelayMs = 250;
+const maxCanaryDelayMs = 400;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
