@@ -37,5 +37,6 @@ export interface BrokerContext {
   /** A connected client's connection ended: wills, session expiry, shared re-routing. */
   connectionLost(connection: Connection, will: WillMessage | undefined): void;
   /** Re-routes entries of a departed shared-subscription member. */
-  reroute(message: RoutedMessage, sharedFilter: string, excludeClientId: string): void;
+  /** Re-routes an entry of a departed shared-subscription member; false if no other member can take it. */
+  reroute(message: RoutedMessage, sharedFilter: string, excludeClientId: string): boolean;
 }

@@ -215,9 +215,9 @@ export class Broker implements BrokerContext {
     connection.session = undefined;
     if (session.link !== connection) return;
     const moved = session.detach();
-    for (const entry of moved) {
-      if (entry.sharedFilter !== undefined) this.reroute(entry.message, entry.sharedFilter, session.clientId);
-    }
+    // Shared-subscription messages go to another member; with none left they stay here.
+    const stranded = moved.filter((entry) => !this.reroute(entry.message, entry.sharedFilter!, session.clientId));
+    if (stranded.length > 0) session.putBack(stranded);
     if (will !== undefined) {
       const delay = will.properties?.willDelayInterval ?? 0;
       // [MQTT-3.1.3-9] the will waits for its delay, or the end of the session if that comes first
@@ -228,11 +228,11 @@ export class Broker implements BrokerContext {
     this.sessions.scheduleExpiry(session);
   }
 
-  reroute(message: RoutedMessage, sharedFilter: string, excludeClientId: string): void {
+  reroute(message: RoutedMessage, sharedFilter: string, excludeClientId: string): boolean {
     const withoutPrefix = sharedFilter.slice('$share/'.length);
     const slash = withoutPrefix.indexOf('/');
     const group = this.router.index.getSharedGroup(withoutPrefix.slice(0, slash), withoutPrefix.slice(slash + 1));
-    if (group !== undefined) this.router.deliverToGroup(group, message, excludeClientId);
+    return group !== undefined && this.router.deliverToGroup(group, message, excludeClientId);
   }
 
   stats(): BrokerStats {

@@ -15,6 +15,8 @@ export function setLongTimeout(delayMs: number, callback: () => void): LongTimer
       if (left > 0) arm(left);
       else callback();
     }, Math.min(Math.max(remaining, 0), MAX_DELAY));
+    // Session clocks never keep the process alive on their own (listeners and sockets do).
+    timer.unref();
   };
   arm(delayMs);
   return {

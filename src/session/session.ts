@@ -233,6 +233,17 @@ export class Session implements DeliveryTarget {
     return moved;
   }
 
+  /** Takes back entries that could not go to another shared-group member: queued again, in order. */
+  putBack(entries: OutgoingEntry[]): void {
+    for (const entry of entries) {
+      entry.packetId = undefined;
+      entry.state = 'queued';
+      entry.sharedFilter = undefined;
+      this.queue.push(entry);
+      if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+    }
+  }
+
   /** PUBACK from the client. False if no QoS 1 message had that packet id. */
   acknowledge(packetId: number): boolean {
     const entry = this.inflight.get(packetId);

@@ -59,6 +59,25 @@ describe('shared subscriptions', () => {
     await started.stop();
   });
 
+  test('a lone persistent member keeps its in-flight shared messages and gets them on reconnect', async () => {
+    const started = await startBroker();
+    const options = { clientId: 'lone', clean: false, properties: { sessionExpiryInterval: 60 } };
+    const first = await RawClient.connected(started.port, options, 5);
+    first.client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$share/g/solo', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] });
+    await first.client.expect('suback');
+    const publisher = await connectClient(started.url, { protocolVersion: 5 });
+    await publisher.publishAsync('solo', 'keep me', { qos: 1 });
+    await first.client.expect('publish');
+    first.client.destroy(); // no PUBACK, and nobody else in the group
+    await delay(50);
+    const second = await RawClient.connected(started.port, { ...options, clean: false }, 5);
+    const again = await second.client.expect('publish');
+    assert.equal(again.payload.toString(), 'keep me');
+    second.client.destroy();
+    await closeClient(publisher);
+    await started.stop();
+  });
+
   test('[MQTT-3.8.3-4] v5 No Local on a shared subscription is a protocol error', async () => {
     const started = await startBroker();
     const { client } = await RawClient.connected(started.port, { clientId: 'nl' }, 5);
