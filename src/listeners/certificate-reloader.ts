@@ -57,7 +57,11 @@ export class CertificateReloader {
     this.listener = listener;
     this.logger = logger;
     this.options = options;
-    this.files = this.load();
+    try {
+      this.files = this.load();
+    } catch (error) {
+      throw new Error(`listener ${listener}: unusable TLS files: ${errorMessage(error)}`, { cause: error });
+    }
   }
 
   /** Options for tls.createServer / https.createServer / setSecureContext, from the current files. */
