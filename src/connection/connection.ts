@@ -242,7 +242,7 @@ export class Connection implements SessionLink {
   }
 
   writeBuffer(buffer: Buffer): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     if (!this.corked) {
       // Batch every write of this tick into one syscall.
       this.corked = true;
@@ -260,11 +260,12 @@ export class Connection implements SessionLink {
   }
 
   isWritable(): boolean {
-    return this.socket.writableLength < this.maxSocketBufferBytes && !this.socket.destroyed;
+    return this.socket.writableLength < this.maxSocketBufferBytes && !this.socket.destroyed && !this.socket.writableEnded;
   }
 
   writePublish(message: RoutedMessage, options: PublishWriteOptions): boolean {
-    if (this.socket.destroyed) return true;
+    // A closing socket: the message stays in flight and is re-sent when the session resumes.
+    if (this.socket.destroyed || this.socket.writableEnded) return true;
     const encoder = message.encoder(this.protocolVersion);
     let header: Buffer;
     if (this.protocolVersion === 5) {
