@@ -38,8 +38,9 @@ export type PrimaryMessage =
   | { kind: 'reload' };
 
 /** Environment variables the primary gives a worker. */
-export const workerIndexVariable = 'PETREL_CLUSTER_WORKER_INDEX';
-export const meshDirectoryVariable = 'PETREL_CLUSTER_MESH_DIR';
+// Not PETREL_*: that prefix is configuration, read by the config loader.
+export const workerIndexVariable = 'PETRELCLUSTER_WORKER_INDEX';
+export const meshDirectoryVariable = 'PETRELCLUSTER_MESH_DIR';
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';

@@ -26,6 +26,8 @@ export interface PrimaryOptions {
   logger: Logger;
   /** Called once every worker listens, with the addresses they share. */
   onListening?(addresses: ListenerAddress[]): void;
+  /** A worker died before every worker was listening (bad configuration, port in use...). */
+  onStartFailure?(): void;
   /** Longest a claim waits for a restarting worker to recover its sessions. */
   holdTimeoutMs?: number;
   /** Longest a worker may take to answer a release (takeover) request. */
@@ -59,6 +61,8 @@ export class Primary {
   private readonly meshDirectory: string;
   private readonly pendingReleases = new Map<number, (session: TransferredSession | undefined) => void>();
   private nextRequestId = 1;
+  /** Workers waiting for worker 0 to join the mesh (first start). */
+  private readonly heldJoins: Slot[] = [];
   private stopping = false;
   private listeningReported = false;
 
@@ -93,13 +97,13 @@ export class Primary {
   }
 
   /**
-   * Starts worker 0 first (it keeps the retained messages on disk and is the first source of the
-   * retained snapshot the others copy), then the rest.
+   * Forks every worker. They load in parallel, but worker 0 (which keeps the retained messages
+   * on disk, the others copying them from the mesh) joins the mesh first.
    */
   start(): void {
     cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('exit', (worker, code, signal) => this.onExit(worker, code, signal));
-    this.fork(this.slots[0]!);
+    for (const slot of this.slots) this.fork(slot);
   }
 
   /** Graceful stop: every worker stops its broker; workers still running after the timeout are killed. */
@@ -148,12 +152,14 @@ export class Primary {
     if (slot.worker !== worker) return;
     switch (message.kind) {
       case 'mesh-listening': {
-        // The newcomer connects to every worker already listening; later ones connect to it.
-        const peers: MeshPeer[] = this.slots
-          .filter((other) => other !== slot && other.meshListening && other.worker !== undefined)
-          .map((other) => ({ index: other.index, socketPath: other.socketPath }));
-        slot.meshListening = true;
-        this.send(worker, { kind: 'mesh-peers', peers });
+        const keeper = this.slots[0]!;
+        if (!this.listeningReported && slot !== keeper && !keeper.meshListening) {
+          // First start: worker 0 (the retained keeper, whose disk is the truth) joins first.
+          this.heldJoins.push(slot);
+          return;
+        }
+        this.answerJoin(slot);
+        if (slot === keeper) for (const held of this.heldJoins.splice(0)) this.answerJoin(held);
         return;
       }
       case 'ready':
@@ -182,15 +188,22 @@ export class Primary {
     }
   }
 
+  /** The newcomer connects to every worker already in the mesh; later ones connect to it. */
+  private answerJoin(slot: Slot): void {
+    const worker = slot.worker;
+    if (worker === undefined) return;
+    const peers: MeshPeer[] = this.slots
+      .filter((other) => other !== slot && other.meshListening && other.worker !== undefined)
+      .map((other) => ({ index: other.index, socketPath: other.socketPath }));
+    slot.meshListening = true;
+    this.send(worker, { kind: 'mesh-peers', peers });
+  }
+
   private onReady(slot: Slot, worker: Worker, addresses: ListenerAddress[], sessions: string[]): void {
     slot.state = 'ready';
     const discard = this.registry.workerReady(slot.index, sessions);
     if (discard.length > 0) this.send(worker, { kind: 'discard', clientIds: discard });
-    this.logger.info({ worker: slot.index, pid: worker.process.pid, sessions: sessions.length - discard.length }, 'worker ready');
-    if (slot.index === 0 && !this.listeningReported) {
-      // Worker 0 is up: start the others (first start only; a restart forks just its own slot).
-      for (const other of this.slots) if (other.worker === undefined) this.fork(other);
-    }
+    this.logger.info({ worker: slot.index, workerPid: worker.process.pid, sessions: sessions.length - discard.length }, 'worker ready');
     if (!this.listeningReported && this.slots.every((candidate) => candidate.state === 'ready')) {
       this.listeningReported = true;
       this.options.onListening?.(addresses);
@@ -205,10 +218,16 @@ export class Primary {
     slot.meshListening = false;
     this.registry.workerDown(slot.index, this.options.config.storage.mode !== 'memory');
     if (this.stopping) return;
+    if (!this.listeningReported) {
+      // Restarting would fail the same way: give up and let the caller exit.
+      this.logger.fatal({ worker: slot.index, code, signal }, 'worker failed during start-up');
+      this.options.onStartFailure?.();
+      return;
+    }
     if (Date.now() - slot.startedAt > healthyUptimeMs) slot.restarts = 0;
     const delay = Math.min(maxRestartDelayMs, 100 * 2 ** slot.restarts);
     slot.restarts++;
-    this.logger.error({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
+    this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
       if (!this.stopping) this.fork(slot);
