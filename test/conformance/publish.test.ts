@@ -205,6 +205,27 @@ describe('conformance: PUBLISH', () => {
     watcher.destroy();
   });
 
+  test('[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] v5 PUBLISH properties are forwarded unaltered, user properties in order with repeats', async () => {
+    const watcher = await subscriber(started.port, 'props-watch', [sub('props/t', 1)], 5);
+    const { client } = await RawClient.connected(started.port, { clientId: 'props-pub' }, 5);
+    const properties = {
+      payloadFormatIndicator: 1,
+      contentType: 'text/plain; charset=utf-8',
+      responseTopic: 'props/reply',
+      correlationData: Buffer.from([0, 1, 2, 255]),
+      userProperties: [['b', '1'], ['a', '2'], ['b', '3'], ['', '']] as Array<[string, string]>,
+    };
+    await publishAndAck(client, publish('props/t', 'x', 1, { properties }));
+    const [message] = await receive(watcher, 1);
+    assert.equal(message!.properties?.payloadFormatIndicator, 1);
+    assert.equal(message!.properties?.contentType, properties.contentType);
+    assert.equal(message!.properties?.responseTopic, properties.responseTopic);
+    assert.deepEqual(message!.properties?.correlationData, properties.correlationData);
+    assert.deepEqual(message!.properties?.userProperties, properties.userProperties);
+    client.destroy();
+    watcher.destroy();
+  });
+
   test('[MQTT-3.3.2-7] v5 topic aliases do not carry over to a new connection', async () => {
     const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } };
     const first = await RawClient.connected(started.port, { clientId: 'alias-carry', ...persistent }, 5);

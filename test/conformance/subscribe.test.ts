@@ -161,10 +161,9 @@ describe('conformance: shared subscription delivery', () => {
     const members = await Promise.all(['a', 'b'].map((name) => subscriber(started.port, `nack-member-${name}`, [sub('$share/nack/nack-share/t', 1)], 5)));
     const { client: publisher } = await RawClient.connected(started.port, { clientId: 'nack-share-pub' }, 5);
     await publishAndAck(publisher, publish('nack-share/t', 'refused once', 1));
-    let refused: PublishPacket | undefined;
     await waitFor(() => members.some((member) => member.pending().some((packet) => packet.type === 'publish')));
     const chosen = members.find((member) => member.pending().some((packet) => packet.type === 'publish'))!;
-    refused = await chosen.expect('publish');
+    const refused: PublishPacket = await chosen.expect('publish');
     chosen.send({ type: 'puback', packetId: refused.packetId!, reasonCode: 0x80 });
     const other = members.find((member) => member !== chosen)!;
     assert.deepEqual((await silence(other, 300)).filter((packet) => packet.type === 'publish'), []);
