@@ -6,7 +6,7 @@ import type { EnhancedAuthExchange } from '../hooks/hooks.js';
 import type { AuthPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from './connection.js';
-import { acceptConnect, applyIdentity, refuseConnect } from './handle-connect.js';
+import { applyIdentity, authorizeWillThenAccept, refuseConnect } from './handle-connect.js';
 import { violation } from './violation.js';
 
 type StepResult = Awaited<ReturnType<EnhancedAuthExchange['step']>>;
@@ -33,10 +33,10 @@ export function runAuthStep(connection: Connection, data: Buffer | undefined): v
   const exchange = connection.auth!.exchange!;
   const result = exchange.step(data);
   if (isPromise<StepResult>(result)) return result.then((settled) => afterStep(connection, settled));
-  afterStep(connection, result);
+  return afterStep(connection, result);
 }
 
-function afterStep(connection: Connection, result: StepResult): void {
+function afterStep(connection: Connection, result: StepResult): void | Promise<void> {
   if (connection.state === 'closed') return;
   const auth = connection.auth!;
   const connecting = connection.state === 'authenticating';
@@ -55,8 +55,7 @@ function afterStep(connection: Connection, result: StepResult): void {
   if (connecting) {
     const pending = connection.pendingConnect!;
     connection.pendingConnect = undefined;
-    acceptConnect(connection, pending.packet, pending.assignedClientId, result.data);
-    return;
+    return authorizeWillThenAccept(connection, pending.packet, pending.assignedClientId, result.data);
   }
   const properties = result.data === undefined ? { authenticationMethod: auth.method } : { authenticationMethod: auth.method, authenticationData: result.data };
   connection.send({ type: 'auth', reasonCode: ReasonCode.Success, properties });

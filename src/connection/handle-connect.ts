@@ -3,7 +3,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { AuthenticateResult } from '../hooks/hooks.js';
-import type { ConnectPacket, Properties } from '../protocol/packets.js';
+import type { ConnectPacket, Properties, PublishPacket } from '../protocol/packets.js';
 import { connackReturnCodeFor311, ReasonCode } from '../protocol/reason-codes.js';
 import { NEVER_EXPIRES } from '../session/session.js';
 import { isValidTopicName } from '../topics/topic-validation.js';
@@ -64,10 +64,10 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
   if (isPromise<AuthenticateResult>(decided)) {
     return decided.then((result) => afterAuthenticate(connection, packet, assignedClientId, result));
   }
-  afterAuthenticate(connection, packet, assignedClientId, decided);
+  return afterAuthenticate(connection, packet, assignedClientId, decided);
 }
 
-function afterAuthenticate(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, result: AuthenticateResult): void {
+function afterAuthenticate(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, result: AuthenticateResult): void | Promise<void> {
   if (connection.state === 'closed') return;
   if (result?.result === 'deny') {
     return refuseConnect(connection, result.reasonCode, result.reasonString === undefined ? undefined : { reasonString: result.reasonString });
@@ -78,7 +78,25 @@ function afterAuthenticate(connection: Connection, packet: ConnectPacket, assign
     // Nobody vouched for the client and anonymous access is off.
     return refuseConnect(connection, packet.username === undefined ? ReasonCode.NotAuthorized : ReasonCode.BadUserNameOrPassword);
   }
-  acceptConnect(connection, packet, assignedClientId, undefined);
+  return authorizeWillThenAccept(connection, packet, assignedClientId, undefined);
+}
+
+/**
+ * The will is published later on the client's behalf, so the publish authorizers judge it now,
+ * once the client is authenticated (5.0: CONNACK 0x87; 3.1.1: return code 5).
+ */
+export function authorizeWillThenAccept(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, authenticationData: Buffer | undefined): void | Promise<void> {
+  const will = packet.will;
+  if (will === undefined) return acceptConnect(connection, packet, assignedClientId, authenticationData);
+  const willPacket: PublishPacket = { type: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false, properties: will.properties };
+  const decide = (allowed: boolean): void => {
+    if (connection.state === 'closed') return;
+    if (allowed) acceptConnect(connection, packet, assignedClientId, authenticationData);
+    else refuseConnect(connection, ReasonCode.NotAuthorized, { reasonString: 'not authorized to publish the will message' });
+  };
+  const allowed = connection.broker.hooks.authorizePublish(connection.client, willPacket);
+  if (isPromise<boolean>(allowed)) return allowed.then(decide);
+  decide(allowed);
 }
 
 /** Copies what an authenticator decided (user name, attributes, expiry) into the client. */

@@ -34,6 +34,19 @@ describe('hooks', () => {
     await started.stop();
   });
 
+  test('the will is authorized at CONNECT: a will the client may not publish refuses the connection', async () => {
+    const started = await startBroker({}, { hooks: [{ authorizePublish: (_client, packet) => (packet.topic === 'forbidden/will' ? 'deny' : 'allow') }] });
+    const refused = await RawClient.connected(started.port, { clientId: 'bad-will', will: { topic: 'forbidden/will', payload: Buffer.from('x'), qos: 0, retain: false } }, 5);
+    assert.equal(refused.connack.type === 'connack' && refused.connack.reasonCode, 0x87);
+    await refused.client.waitClosed();
+    const refused4 = await RawClient.connected(started.port, { clientId: 'bad-will4', will: { topic: 'forbidden/will', payload: Buffer.from('x'), qos: 0, retain: false } }, 4);
+    assert.equal(refused4.connack.type === 'connack' && refused4.connack.reasonCode, 5);
+    const accepted = await RawClient.connected(started.port, { clientId: 'good-will', will: { topic: 'fine/will', payload: Buffer.from('x'), qos: 0, retain: false } }, 5);
+    assert.equal(accepted.connack.type === 'connack' && accepted.connack.reasonCode, 0);
+    accepted.client.destroy();
+    await started.stop();
+  });
+
   test('event hooks: connected, subscribed, published, delivered, unsubscribed, disconnected, dropped', async () => {
     const events: string[] = [];
     const hooks: Hooks = {
