@@ -46,7 +46,12 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
 
   if (packet.qos === 2 && session.incomingQoS2.has(packet.packetId!)) {
     // [MQTT-4.3.3-10] a re-sent QoS 2 PUBLISH before PUBREL: acknowledge again, do not deliver twice
-    connection.send({ type: 'pubrec', packetId: packet.packetId!, reasonCode: ReasonCode.Success });
+    // (behind the same durability point as the first PUBREC, which may still be pending)
+    const packetId = packet.packetId!;
+    broker.acks.add({
+      send: () => connection.send({ type: 'pubrec', packetId, reasonCode: ReasonCode.Success }),
+      fail: (error) => connection.disconnect(ReasonCode.UnspecifiedError, error),
+    });
     return;
   }
   broker.counters.messagesReceived++;
