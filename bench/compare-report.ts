@@ -1,0 +1,189 @@
+// Turns bench:compare's results into the Markdown section of BENCHMARKS.md, and swaps that
+// section into the file without touching the others.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { ConnSummary, TrafficSummary } from '../src/bench/index.js';
+
+export const SECTION_TITLE = '## Side-by-side: Petrel vs Mosquitto vs Aedes';
+
+/** Every round of one scenario on one broker. */
+export interface CellResults {
+  traffic: TrafficSummary[];
+  idle: ConnSummary[];
+  errors: string[];
+}
+
+export interface ViewResults {
+  title: string;
+  description: string;
+  brokers: string[];
+  /** Brokers that could not run in this view, with the reason. */
+  unavailable: { label: string; reason: string }[];
+  /** scenario name -> broker label -> results */
+  cells: Map<string, Map<string, CellResults>>;
+  scenarioKinds: Map<string, 'throughput' | 'latency' | 'idle'>;
+  loadAverages: number[];
+}
+
+export function emptyCell(): CellResults {
+  return { traffic: [], idle: [], errors: [] };
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+function compact(value: number): string {
+  if (!Number.isFinite(value)) return '–';
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)} M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(1)} k`;
+  return value.toFixed(0);
+}
+
+function milliseconds(value: number): string {
+  return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+}
+
+export function deliveredRate(cell: CellResults | undefined): number {
+  return median((cell?.traffic ?? []).map((summary) => summary.throughput.deliveredPerSecond));
+}
+
+function throughputCell(cell: CellResults | undefined): string {
+  if (cell === undefined || cell.traffic.length === 0) return cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–';
+  const rate = deliveredRate(cell);
+  const cpu = median(cell.traffic.map((summary) => summary.broker?.cpuPercent ?? Number.NaN));
+  const lost = median(cell.traffic.map((summary) => summary.messages.lost));
+  const lostNote = lost > 0 ? `, lost ${compact(lost)}` : '';
+  return `${compact(rate)} (${Number.isFinite(cpu) ? cpu.toFixed(0) : '?'}%${lostNote})`;
+}
+
+export function latencyOf(cell: CellResults | undefined): { p50: number; p99: number; p999: number } {
+  const rounds = cell?.traffic ?? [];
+  return {
+    p50: median(rounds.map((summary) => summary.latency.p50Ms)),
+    p99: median(rounds.map((summary) => summary.latency.p99Ms)),
+    p999: median(rounds.map((summary) => summary.latency.p999Ms)),
+  };
+}
+
+function latencyCell(cell: CellResults | undefined): string {
+  if (cell === undefined || cell.traffic.length === 0) return cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–';
+  const { p50, p99, p999 } = latencyOf(cell);
+  const lost = median(cell.traffic.map((summary) => summary.messages.lost));
+  return `${milliseconds(p50)} / ${milliseconds(p99)} / ${milliseconds(p999)}${lost > 0 ? ` (lost ${compact(lost)})` : ''}`;
+}
+
+function ratio(numerator: number, denominator: number): string {
+  if (!Number.isFinite(numerator) || !Number.isFinite(denominator) || denominator <= 0) return '–';
+  return `${(numerator / denominator).toFixed(2)}x`;
+}
+
+export interface IdleFigures {
+  connected: number;
+  attempted: number;
+  connectsPerSecond: number;
+  bytesPerConnection: number;
+  rssHeldBytes: number;
+}
+
+export function idleFigures(cell: CellResults | undefined): IdleFigures | null {
+  const rounds = cell?.idle ?? [];
+  if (rounds.length === 0) return null;
+  return {
+    connected: median(rounds.map((summary) => summary.connections.openAfterHold)),
+    attempted: median(rounds.map((summary) => summary.connections.attempted)),
+    connectsPerSecond: median(rounds.map((summary) => summary.connections.connectsPerSecond)),
+    bytesPerConnection: median(rounds.map((summary) => summary.broker?.bytesPerConnection ?? Number.NaN)),
+    rssHeldBytes: median(rounds.map((summary) => summary.broker?.rssHeldBytes ?? Number.NaN)),
+  };
+}
+
+function viewTables(view: ViewResults): string[] {
+  const lines: string[] = [`### ${view.title}`, '', view.description, ''];
+  lines.push(`Load average during this view (1-minute, sampled per scenario): ${view.loadAverages.map((value) => value.toFixed(1)).join(', ')}.`, '');
+  for (const { label, reason } of view.unavailable) lines.push(`**${label}: not measured** — ${reason}`, '');
+  const [petrel] = view.brokers.filter((label) => label.startsWith('petrel'));
+  const others = view.brokers.filter((label) => !label.startsWith('petrel'));
+  const ratioHeads = petrel === undefined ? [] : others.map((label) => `${petrel} / ${label}`);
+
+  const throughputRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'throughput').map(([name]) => name);
+  if (throughputRows.length > 0) {
+    lines.push('Delivered messages per second (broker CPU, % of one core, during sending; messages lost, if any):', '');
+    lines.push(`| scenario | ${[...view.brokers, ...ratioHeads].join(' | ')} |`);
+    lines.push(`|---|${[...view.brokers, ...ratioHeads].map(() => '---:').join('|')}|`);
+    for (const name of throughputRows) {
+      const row = view.cells.get(name);
+      const cells = view.brokers.map((label) => throughputCell(row?.get(label)));
+      const ratios = petrel === undefined ? [] : others.map((label) => ratio(deliveredRate(row?.get(petrel)), deliveredRate(row?.get(label))));
+      lines.push(`| ${name} | ${[...cells, ...ratios].join(' | ')} |`);
+    }
+    lines.push('');
+  }
+
+  const latencyRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'latency').map(([name]) => name);
+  if (latencyRows.length > 0) {
+    lines.push('Latency, publisher to subscriber, one pair at a fixed rate: p50 / p99 / p99.9 in ms:', '');
+    lines.push(`| scenario | ${view.brokers.join(' | ')} |`);
+    lines.push(`|---|${view.brokers.map(() => '---:').join('|')}|`);
+    for (const name of latencyRows) {
+      const row = view.cells.get(name);
+      lines.push(`| ${name} | ${view.brokers.map((label) => latencyCell(row?.get(label))).join(' | ')} |`);
+    }
+    lines.push('');
+  }
+
+  const idleRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'idle').map(([name]) => name);
+  for (const name of idleRows) {
+    lines.push(`${name[0]?.toUpperCase() ?? ""}${name.slice(1)}: connections still open after the hold / attempted, connect rate, broker RSS while holding (all its processes), RSS growth per connection:`, '');
+    lines.push('| broker | held / attempted | connects/s | broker RSS | bytes per connection |');
+    lines.push('|---|---:|---:|---:|---:|');
+    const row = view.cells.get(name);
+    for (const label of view.brokers) {
+      const cell = row?.get(label);
+      const figures = idleFigures(cell);
+      if (figures === null) {
+        lines.push(`| ${label} | ${cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–'} | | | |`);
+        continue;
+      }
+      const mib = (figures.rssHeldBytes / 2 ** 20).toFixed(0);
+      lines.push(`| ${label} | ${compact(figures.connected)} / ${compact(figures.attempted)} | ${compact(figures.connectsPerSecond)} | ${mib} MiB | ${(figures.bytesPerConnection / 1024).toFixed(2)} KB |`);
+    }
+    lines.push('');
+  }
+  return lines;
+}
+
+export interface ReportInput {
+  heading: string[];
+  views: ViewResults[];
+  targets: string[];
+  footer: string[];
+}
+
+export function renderSection(input: ReportInput): string {
+  const lines = [SECTION_TITLE, '', ...input.heading, ''];
+  for (const view of input.views) lines.push(...viewTables(view));
+  if (input.targets.length > 0) lines.push('### Targets', '', ...input.targets, '');
+  lines.push(...input.footer);
+  return `${lines.join('\n').trimEnd()}\n`;
+}
+
+/** Replaces this section (from its title to the next `## ` heading) or appends it. */
+export function writeSection(file: string, section: string): void {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    text = '# Benchmarks\n';
+  }
+  const start = text.indexOf(`${SECTION_TITLE}\n`);
+  if (start < 0) {
+    writeFileSync(file, `${text.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = text.indexOf('\n## ', start + SECTION_TITLE.length);
+  const rest = next < 0 ? '' : `\n${text.slice(next + 1)}`;
+  writeFileSync(file, `${text.slice(0, start)}${section}${rest}`);
+}
