@@ -7,6 +7,7 @@ import { startBroker, type StartedBroker } from '../helpers/broker-harness.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { encodePacket } from '../../src/protocol/encoder.js';
 import type { ConnackPacket, Packet } from '../../src/protocol/packets.js';
+import { RecordingStore } from '../helpers/recording-store.js';
 import { publish, publishAndAck, receive, silence, sub, subscriber } from './raw-helpers.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -95,6 +96,22 @@ describe('conformance: DISCONNECT and session lifetime', () => {
     assert.ok(disconnect.reasonCode >= 0x80, `DISCONNECT 0x${disconnect.reasonCode.toString(16)}`);
     await client.waitClosed();
     assert.ok(!client.pending().some((packet) => packet.type === 'auth'));
+  });
+});
+
+describe('conformance: transient errors', () => {
+  test('[MQTT-4.8.0-2] v4 a store failure while accepting a QoS 1 PUBLISH closes the connection without PUBACK', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    const { client } = await RawClient.connected(started.port, { clientId: 'transient4' }, 4);
+    store.hold = true;
+    client.send(publish('transient/t', 'x', 1, { packetId: 1 }));
+    await delay(30);
+    store.release(new Error('disk full'));
+    await client.waitClosed();
+    assert.ok(!client.pending().some((packet) => packet.type === 'puback'));
+    store.hold = false;
+    await started.stop();
   });
 });
 

@@ -139,6 +139,21 @@ describe('conformance: PUBLISH', () => {
       watcher.destroy();
     });
 
+    test(`[MQTT-3.1.2-5] [MQTT-4.5.0-1] v${version} QoS 1 and QoS 2 messages published while a persistent session is offline are delivered on return, in order`, async () => {
+      const clientId = `offline-q12-${version}`;
+      const persistent = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {};
+      const first = await subscriber(started.port, clientId, [sub('offline-q12/t', 2)], version, { clean: false, ...persistent });
+      first.destroy();
+      await first.waitClosed();
+      const { client } = await RawClient.connected(started.port, { clientId: `offline-q12-pub-${version}` }, version);
+      for (const [index, qos] of ([1, 2, 1, 2] as const).entries()) await publishAndAck(client, publish('offline-q12/t', `m${index}`, qos, { packetId: index + 1 }));
+      const second = await RawClient.connected(started.port, { clientId, clean: false, ...persistent }, version);
+      const received = await receive(second.client, 4);
+      assert.deepEqual(received.map((packet) => [packet.payload.toString(), packet.qos]), [['m0', 1], ['m1', 2], ['m2', 1], ['m3', 2]]);
+      second.client.destroy();
+      client.destroy();
+    });
+
     test(`[MQTT-4.3.2-3] [MQTT-4.3.3-3] v${version} a QoS 2 PUBLISH not yet PUBREC'd is re-sent on reconnect (same id, DUP 1)`, async () => {
       const clientId = `q2-resend-${version}`;
       const persistent = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {};
