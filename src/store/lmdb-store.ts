@@ -34,6 +34,7 @@ import {
   type EncodedMessage,
   type EncodedOutgoing,
 } from './record-codec.js';
+import { lockDataDirectory, type DataDirLock } from './data-dir-lock.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
 import { StoreError } from './store-error.js';
 import { incomingKey, outgoingKey, pendingKey, stringKey } from './store-keys.js';
@@ -103,6 +104,7 @@ export class LmdbStore implements Store {
   private readonly path: string;
   private environment: RootDatabase<unknown, Key> | undefined;
   private databases: Databases | undefined;
+  private lock: DataDirLock | undefined;
 
   private pending = new Map<string, PendingWrite>();
   private pendingCallbacks: DurableCallback[] = [];
@@ -140,6 +142,8 @@ export class LmdbStore implements Store {
 
   async open(): Promise<RecoveredState> {
     await this.prepareDirectory();
+    // Before LMDB opens the file: a second broker must not even read it (its recovery would write).
+    this.lock = lockDataDirectory(this.options.dir);
     try {
       this.environment = open<unknown, Key>({ path: this.path, noSubdir: true, maxDbs: 8 });
       const environment = this.environment;
@@ -161,6 +165,7 @@ export class LmdbStore implements Store {
     } catch (error) {
       await this.environment?.close().catch(() => undefined);
       this.environment = undefined;
+      this.releaseLock();
       throw new StoreError(this.path, 'cannot open the database (corrupt or unreadable)', error);
     }
     let state: RecoveredState;
@@ -169,6 +174,7 @@ export class LmdbStore implements Store {
     } catch (error) {
       await this.environment.close().catch(() => undefined);
       this.environment = undefined;
+      this.releaseLock();
       throw error instanceof StoreError ? error : new StoreError(this.path, 'cannot read the database (corrupt)', error);
     }
     // Cleanup found during recovery (expired sessions, orphans) is written before the broker starts.
@@ -200,6 +206,7 @@ export class LmdbStore implements Store {
     this.environment = undefined;
     this.databases = undefined;
     await environment.close();
+    this.releaseLock();
     if (failure !== undefined) throw new StoreError(this.path, 'the last writes were not stored before closing', failure);
   }
 
@@ -324,6 +331,11 @@ export class LmdbStore implements Store {
       else if (this.flushing !== undefined) this.flushing.push(done);
       else resolve();
     });
+  }
+
+  private releaseLock(): void {
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   private require(): Databases {
