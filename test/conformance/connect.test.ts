@@ -76,10 +76,11 @@ describe('conformance: CONNECT / CONNACK', () => {
       watcher.destroy();
     });
 
-    test(`[MQTT-3.2.2-4] [MQTT-3.2.2-6] v${version} a refused CONNECT gets Session Present 0 although a session exists`, async () => {
+    test(`[MQTT-3.2.2-3] [MQTT-3.2.2-4] [MQTT-3.2.2-6] v${version} a refused CONNECT gets Session Present 0 although a session exists`, async () => {
       const clientId = `sp-refused-${version}`;
       const persistent = version === 5 ? { properties: { sessionExpiryInterval: 60 } } : {};
       const first = await RawClient.connected(started.port, { clientId, clean: false, ...persistent }, version);
+      assert.equal((first.connack as ConnackPacket).sessionPresent, false, 'no session yet'); // [MQTT-3.2.2-3]
       first.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('sp/x', 1)] });
       await first.client.expect('suback');
       first.client.destroy();
