@@ -57,6 +57,7 @@ export class Connection implements SessionLink {
   /** The CONNECT waiting for enhanced authentication to finish. */
   pendingConnect: { packet: ConnectPacket; assignedClientId: string | undefined } | undefined;
 
+  private packetsReceived = 0;
   private busy = false;
   private backlog: Packet[] = [];
   private connectTimer: NodeJS.Timeout | undefined;
@@ -97,16 +98,20 @@ export class Connection implements SessionLink {
 
   private onData(chunk: Buffer): void {
     this.broker.counters.bytesReceived += chunk.length;
-    this.keepaliveTimer?.refresh();
     if (this.state === 'closed') return;
+    const before = this.packetsReceived;
     try {
       this.decoder.push(chunk);
     } catch (error) {
       this.onError(error);
     }
+    // [MQTT-3.1.2-24] only a complete control packet is a sign of life (one refresh per chunk,
+    // not per packet; a packet trickling in byte by byte does not keep the connection open).
+    if (this.packetsReceived !== before) this.keepaliveTimer?.refresh();
   }
 
   private onPacket(packet: Packet): void {
+    this.packetsReceived++;
     if (this.state === 'closed') return;
     if (this.busy) {
       this.backlog.push(packet);

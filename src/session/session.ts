@@ -197,10 +197,9 @@ export class Session implements DeliveryTarget {
     for (const entry of this.inflight.values()) {
       if (entry.state === 'released') {
         link.writePubrel(entry.packetId!); // [MQTT-4.4.0-1] re-send PUBREL with its original packet id
-      } else if (entry.message.isExpired(Date.now()) && this.protocolVersion === 5) {
-        // 5.0 lets an expired unacknowledged message go; 3.1.1 must re-send it.
-        this.forget(entry);
       } else {
+        // Onward delivery has started: it completes even if the Message Expiry passed meanwhile
+        // [MQTT-3.3.2-5] [MQTT-4.3.3-7].
         // [MQTT-3.3.1-1] DUP set on re-delivery
         if (!link.writePublish(entry.message, { qos: entry.qos, retain: entry.retain, dup: true, packetId: entry.packetId, subscriptionIdentifiers: entry.subscriptionIdentifiers })) {
           this.forget(entry);
@@ -219,7 +218,8 @@ export class Session implements DeliveryTarget {
     this.disconnectedAt = Date.now();
     const moved: OutgoingEntry[] = [];
     for (const entry of this.inflight.values()) {
-      if (entry.sharedFilter !== undefined && entry.state === 'sent') moved.push(entry);
+      // QoS 1 may go to another member; QoS 2 must complete with this client [MQTT-4.8.2-4] [MQTT-4.8.2-5].
+      if (entry.sharedFilter !== undefined && entry.state === 'sent' && entry.qos === 1) moved.push(entry);
     }
     for (let index = this.queueHead; index < this.queue.length; index++) {
       const entry = this.queue[index]!;
