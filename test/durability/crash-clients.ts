@@ -1,8 +1,9 @@
 // Publishers and subscribers whose session state outlives broker crashes, as a real client's
 // would: a publisher keeps its unacknowledged QoS 1/2 messages and re-sends them (PUBLISH with
 // DUP, or PUBREL) when the session is still there after a reconnect; a subscriber handles QoS 2
-// exactly once by holding a PUBLISH until its PUBREL (the receiver's "method B" of MQTT 4.3.3)
-// and keeps that state across reconnects. Each records what it got, for the checks.
+// exactly once in one of the two ways MQTT 4.3.3 allows the receiver, and keeps that state
+// across reconnects: "method A" hands the message on at PUBLISH and remembers its packet id
+// until PUBREL, "method B" holds the message until PUBREL. Each records what it got.
 
 import type { Packet } from 'mqtt-packet';
 import type { SeededRandom } from './seeded-random.js';
@@ -37,6 +38,8 @@ export class CrashPublisher {
   readonly lastSent = new Map<string, number>();
   /** Refusals (reason code >= 0x80), which never count as acknowledged. */
   refused = 0;
+  /** PUBCOMP 0x92 (packet identifier not found) answering a re-sent PUBREL. */
+  pubcompNotFound = 0;
   /** Reconnects that found no session although an acknowledgement had been received (a durability failure). */
   sessionLosses = 0;
   private connection: WireConnection | undefined;
@@ -157,14 +160,21 @@ export class CrashPublisher {
     const entry = packet.messageId === undefined ? undefined : this.outstanding.get(packet.messageId);
     if (entry === undefined) return;
     const reasonCode = packet.reasonCode ?? 0;
-    if (reasonCode >= 0x80) {
+    if (packet.cmd === 'pubcomp' && entry.stage === 'pubrel') {
+      // Any PUBCOMP ends the exchange. 0x92 (id not found) answers a PUBREL re-sent after a crash
+      // that came after the broker completed its side: the PUBREC before it made the message ours.
+      if (reasonCode === 0x92) this.pubcompNotFound++;
+      this.outstanding.delete(entry.packetId);
+      this.acknowledged.get(entry.topic)!.add(entry.seq);
+      this.acknowledgedAny = true;
+    } else if (reasonCode >= 0x80) {
       this.refused++;
       this.outstanding.delete(entry.packetId);
     } else if (packet.cmd === 'pubrec' && entry.qos === 2 && entry.stage === 'publish') {
       entry.stage = 'pubrel';
       this.sendEntry(connection, entry, false);
       return;
-    } else if ((packet.cmd === 'puback' && entry.qos === 1) || (packet.cmd === 'pubcomp' && entry.stage === 'pubrel')) {
+    } else if (packet.cmd === 'puback' && entry.qos === 1) {
       this.outstanding.delete(entry.packetId);
       this.acknowledged.get(entry.topic)!.add(entry.seq);
       this.acknowledgedAny = true;
@@ -184,14 +194,17 @@ export class CrashSubscriber {
   /** Reconnects that found no session after it was known to be durable. */
   sessionLosses = 0;
   private connection: WireConnection | undefined;
-  /** QoS 2 PUBLISH received, waiting for PUBREL: packet id -> message. */
-  private readonly heldQoS2 = new Map<number, { topic: string; seq: number }>();
+  /** When a QoS 2 message is handed to the application: at PUBLISH (method A) or at PUBREL (method B). */
+  readonly qos2Method: 'A' | 'B';
+  /** QoS 2 PUBLISH received, waiting for PUBREL: packet id -> message (method A keeps only the id). */
+  private readonly heldQoS2 = new Map<number, { topic: string; seq: number } | undefined>();
   private subscribed = false;
   private durable = false;
 
-  constructor(clientId: string, protocolVersion: 4 | 5) {
+  constructor(clientId: string, protocolVersion: 4 | 5, qos2Method: 'A' | 'B') {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
+    this.qos2Method = qos2Method;
   }
 
   get connected(): boolean {
@@ -248,16 +261,21 @@ export class CrashSubscriber {
         this.deliver(packet.topic, seq);
         connection.send({ cmd: 'puback', messageId: packet.messageId });
       } else if (packet.qos === 2) {
-        // Method B: hold it until PUBREL; a re-sent PUBLISH (DUP) with the same id replaces it.
-        this.heldQoS2.set(packet.messageId!, { topic: packet.topic, seq });
-        connection.send({ cmd: 'pubrec', messageId: packet.messageId });
+        const packetId = packet.messageId!;
+        if (this.qos2Method === 'B') {
+          // Hold it until PUBREL; a re-sent PUBLISH (DUP) with the same id replaces it.
+          this.heldQoS2.set(packetId, { topic: packet.topic, seq });
+        } else if (!this.heldQoS2.has(packetId)) {
+          // Hand it on now; until PUBREL a PUBLISH with this id is the same message again.
+          this.heldQoS2.set(packetId, undefined);
+          this.deliver(packet.topic, seq);
+        }
+        connection.send({ cmd: 'pubrec', messageId: packetId });
       }
     } else if (packet.cmd === 'pubrel') {
       const held = packet.messageId === undefined ? undefined : this.heldQoS2.get(packet.messageId);
-      if (held !== undefined) {
-        this.heldQoS2.delete(packet.messageId!);
-        this.deliver(held.topic, held.seq);
-      }
+      this.heldQoS2.delete(packet.messageId!);
+      if (held !== undefined) this.deliver(held.topic, held.seq);
       connection.send({ cmd: 'pubcomp', messageId: packet.messageId });
     }
   }

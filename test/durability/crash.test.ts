@@ -48,7 +48,13 @@ describe('kill -9 of the broker', () => {
       new CrashPublisher('pub-c', 5, random),
     ];
     // sub-0 is always connected, sub-3 offline until the end; sub-1 and sub-2 come and go.
-    const subscribers = [new CrashSubscriber('sub-0', 5), new CrashSubscriber('sub-1', 4), new CrashSubscriber('sub-2', 5), new CrashSubscriber('sub-3', 4)];
+    // Both ways of receiving QoS 2 that MQTT allows: A (at PUBLISH) and B (at PUBREL).
+    const subscribers = [
+      new CrashSubscriber('sub-0', 5, 'A'),
+      new CrashSubscriber('sub-1', 4, 'B'),
+      new CrashSubscriber('sub-2', 5, 'B'),
+      new CrashSubscriber('sub-3', 4, 'A'),
+    ];
     clients.push(...publishers, ...subscribers);
 
     let broker = await startBroker();
