@@ -100,6 +100,9 @@ export class Broker implements BrokerContext {
       onDelivered: (client, packet) => {
         if (this.hooks.wantsDelivered) this.hooks.delivered(client, packet());
       },
+      afterDurable: (send) => {
+        this.acks.add({ send, fail: (error) => this.logger.error({ err: error }, 'store write failed: delivery step postponed to the next session resume') });
+      },
     };
     this.sessions = new SessionRegistry({
       context: sessionContext,

@@ -10,13 +10,13 @@ export function handlePuback(connection: Connection, packet: PubackPacket): void
 }
 
 export function handlePubrec(connection: Connection, packet: PubrecPacket): void {
-  const known = connection.session!.received(packet.packetId, packet.reasonCode);
-  if (packet.reasonCode >= 0x80 && known) return; // 5.0: the exchange ends here
-  // Answer PUBREC with PUBREL; 5.0 says 0x92 when the id is unknown
+  // A known PUBREC is answered by the session (PUBREL once 'released' is durable).
+  if (connection.session!.received(packet.packetId, packet.reasonCode)) return;
+  // Unknown id: PUBREL anyway so the client can finish; 5.0 says 0x92
   connection.send({
     type: 'pubrel',
     packetId: packet.packetId,
-    reasonCode: known || connection.protocolVersion !== 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
+    reasonCode: connection.protocolVersion !== 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
   });
 }
 
@@ -26,12 +26,14 @@ export function handlePubcomp(connection: Connection, packet: PubcompPacket): vo
 
 export function handlePubrel(connection: Connection, packet: PubrelPacket): void {
   const session = connection.session!;
-  const known = session.incomingQoS2.delete(packet.packetId);
-  if (known && session.persistent) connection.broker.store.deleteIncomingQoS2(session.clientId, packet.packetId);
-  // PUBCOMP with the same id; 5.0 0x92 if we never saw it
-  connection.send({
-    type: 'pubcomp',
-    packetId: packet.packetId,
-    reasonCode: known || connection.protocolVersion !== 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound,
+  const packetId = packet.packetId;
+  const known = session.incomingQoS2.delete(packetId);
+  if (known && session.persistent) connection.broker.store.deleteIncomingQoS2(session.clientId, packetId);
+  // PUBCOMP with the same id (5.0: 0x92 if we never saw it), once the id's release is durable:
+  // after a crash a remembered id would swallow the client's next message that reuses it.
+  const reasonCode = known || connection.protocolVersion !== 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound;
+  connection.broker.acks.add({
+    send: () => connection.send({ type: 'pubcomp', packetId, reasonCode }),
+    fail: (error) => connection.disconnect(ReasonCode.UnspecifiedError, error),
   });
 }

@@ -11,4 +11,6 @@ export interface SessionContext {
   readonly queueQoS0: boolean;
   onDropped(clientId: string, packet: () => PublishPacket, reason: DropReason): void;
   onDelivered(client: ClientInfo, packet: () => PublishPacket): void;
+  /** Runs `send` once everything recorded so far is durable (at once with the memory store). */
+  afterDurable(send: () => void): void;
 }

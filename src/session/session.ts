@@ -137,7 +137,25 @@ export class Session implements DeliveryTarget {
     entry.packetId = this.allocatePacketId();
     entry.state = 'sent';
     this.inflight.set(entry.packetId, entry);
-    if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+    if (this.persistent) {
+      this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+      if (entry.qos === 2) {
+        // Exactly once across a crash: the subscriber may see a QoS 2 message only after the
+        // broker durably knows it sent it (else a restart could deliver it again under a new id).
+        this.context.afterDurable(() => this.sendLater(link, entry));
+        return;
+      }
+    }
+    this.sendNow(link, entry);
+  }
+
+  private sendLater(link: SessionLink, entry: OutgoingEntry): void {
+    // Still the same connection and still waiting: otherwise the resumed session re-sends it.
+    if (this.link !== link || entry.state !== 'sent' || this.inflight.get(entry.packetId!) !== entry) return;
+    this.sendNow(link, entry);
+  }
+
+  private sendNow(link: SessionLink, entry: OutgoingEntry): void {
     if (!this.write(link, entry.message, entry.qos, entry.retain, false, entry.packetId, entry.subscriptionIdentifiers)) {
       // Too large for this client: it will never be acknowledged, so forget it now.
       this.forget(entry);
@@ -265,7 +283,17 @@ export class Session implements DeliveryTarget {
       return true;
     }
     entry.state = 'released';
-    if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+    const link = this.link;
+    if (this.persistent) {
+      this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
+      // PUBREL only once 'released' is durable: after a crash the PUBLISH must not be re-sent
+      // to a client that already completed it.
+      this.context.afterDurable(() => {
+        if (this.link === link && link !== undefined && this.inflight.get(packetId) === entry) link.writePubrel(packetId);
+      });
+    } else {
+      link?.writePubrel(packetId);
+    }
     return true;
   }
 
