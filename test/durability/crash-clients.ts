@@ -201,10 +201,13 @@ export class CrashSubscriber {
   private subscribed = false;
   private durable = false;
 
-  constructor(clientId: string, protocolVersion: 4 | 5, qos2Method: 'A' | 'B') {
+  private readonly filter: string;
+
+  constructor(clientId: string, protocolVersion: 4 | 5, qos2Method: 'A' | 'B', filter = 'crash/#') {
     this.clientId = clientId;
     this.protocolVersion = protocolVersion;
     this.qos2Method = qos2Method;
+    this.filter = filter;
   }
 
   get connected(): boolean {
@@ -234,7 +237,7 @@ export class CrashSubscriber {
     }
     if (!this.subscribed) {
       const subacked = new Promise<void>((resolve) => (onSuback = resolve));
-      connection.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'crash/#', qos: 2 }] });
+      connection.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: this.filter, qos: 2 }] });
       await subacked;
       this.subscribed = true;
     }
@@ -256,7 +259,8 @@ export class CrashSubscriber {
 
   private onPacket(packet: Packet, connection: WireConnection): void {
     if (packet.cmd === 'publish') {
-      const seq = Number(packet.payload.toString());
+      // The payload starts with the sequence number (what follows it, if anything, is padding).
+      const seq = Number.parseInt(packet.payload.subarray(0, 16).toString(), 10);
       if (packet.qos === 1) {
         this.deliver(packet.topic, seq);
         connection.send({ cmd: 'puback', messageId: packet.messageId });
