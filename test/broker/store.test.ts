@@ -38,6 +38,35 @@ describe('store integration', () => {
     await started.stop();
   });
 
+  test('exactly once across a crash: QoS 2 PUBLISH to a persistent session, PUBREL and PUBCOMP wait for whenDurable', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    const subscriber = await RawClient.connected(started.port, { clientId: 'q2-durable-sub', clean: false }, 4);
+    subscriber.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('q2d/t', 2)] });
+    await subscriber.client.expect('suback');
+    const { client: publisher } = await RawClient.connected(started.port, { clientId: 'q2-durable-pub' }, 4);
+    store.hold = true;
+    publisher.send({ type: 'publish', topic: 'q2d/t', payload: Buffer.from('x'), qos: 2, retain: false, dup: false, packetId: 4 });
+    await delay(40);
+    assert.deepEqual(subscriber.client.pending(), [], 'no PUBLISH to the subscriber before durability');
+    assert.deepEqual(publisher.pending(), [], 'no PUBREC before durability');
+    store.release();
+    await publisher.expect('pubrec');
+    const publish = await subscriber.client.expect('publish');
+    publisher.send({ type: 'pubrel', packetId: 4, reasonCode: 0 });
+    subscriber.client.send({ type: 'pubrec', packetId: publish.packetId!, reasonCode: 0 });
+    await delay(40);
+    assert.deepEqual(publisher.pending(), [], 'no PUBCOMP before the id release is durable');
+    assert.deepEqual(subscriber.client.pending(), [], 'no PUBREL before the released state is durable');
+    store.release();
+    await publisher.expect('pubcomp');
+    await subscriber.client.expect('pubrel');
+    store.hold = false;
+    publisher.destroy();
+    subscriber.client.destroy();
+    await started.stop();
+  });
+
   test('a failed whenDurable means no PUBACK (v5: DISCONNECT 0x80)', async () => {
     const store = new RecordingStore();
     const started = await startBroker({}, { store });
