@@ -260,7 +260,7 @@ export class CrashSubscriber {
   private onPacket(packet: Packet, connection: WireConnection): void {
     if (packet.cmd === 'publish') {
       // The payload starts with the sequence number (what follows it, if anything, is padding).
-      const seq = Number.parseInt(packet.payload.subarray(0, 16).toString(), 10);
+      const seq = Number.parseInt(packet.payload.toString().slice(0, 16), 10);
       if (packet.qos === 1) {
         this.deliver(packet.topic, seq);
         connection.send({ cmd: 'puback', messageId: packet.messageId });
