@@ -19,6 +19,8 @@ export interface ClientOptions {
   /** Seconds; the caller sends PINGREQs (see KeepaliveSweeper) so 100k clients need no timer each. */
   keepalive: number;
   clean: boolean;
+  /** 5.0 Session Expiry Interval (seconds) sent in CONNECT; ignored for 3.1.1. */
+  sessionExpiry?: number;
   localAddress?: string;
   connectTimeoutMs: number;
 }
@@ -129,6 +131,7 @@ export class BenchClient {
             clientId: options.clientId,
             ...(options.username === undefined ? {} : { username: options.username }),
             ...(options.password === undefined ? {} : { password: Buffer.from(options.password) }),
+            ...(options.sessionExpiry === undefined || options.protocolVersion !== 5 ? {} : { properties: { sessionExpiryInterval: options.sessionExpiry } }),
           },
           options.protocolVersion,
         );

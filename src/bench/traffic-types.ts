@@ -36,6 +36,11 @@ export interface TrafficOptions {
   drainSeconds: number;
   /** Broker process ids: their CPU use and memory go into the summary. */
   brokerPids: number[];
+  /**
+   * Subscribers connect with persistent sessions (clean session 0 / clean start 0 with a Session
+   * Expiry Interval of 1 hour), so a durable broker stores what it queues for them.
+   */
+  persistentSubscribers: boolean;
   onProgress?: (progress: TrafficProgress) => void;
   /** Stops the run early (Ctrl-C); the summary covers what was done. */
   signal?: AbortSignal;
@@ -59,6 +64,7 @@ export const trafficDefaults: TrafficOptions = {
   connectConcurrency: 200,
   drainSeconds: 5,
   brokerPids: [],
+  persistentSubscribers: false,
 };
 
 export interface TrafficProgress {

@@ -41,7 +41,7 @@ interface PublisherDriver {
 const BATCHES_PER_TURN = 8;
 const STALL_MS = 1000;
 
-function clientOptions(options: TrafficOptions, clientId: string, index: number): ClientOptions {
+function clientOptions(options: TrafficOptions, clientId: string, index: number, persistent = false): ClientOptions {
   const addresses = options.localAddresses;
   return {
     host: options.host,
@@ -49,7 +49,8 @@ function clientOptions(options: TrafficOptions, clientId: string, index: number)
     protocolVersion: options.protocolVersion,
     clientId,
     keepalive: options.keepalive,
-    clean: true,
+    clean: !persistent,
+    ...(persistent ? { sessionExpiry: 3600 } : {}),
     connectTimeoutMs: options.connectTimeoutMs,
     ...(options.username === undefined ? {} : { username: options.username }),
     ...(options.password === undefined ? {} : { password: options.password }),
@@ -97,7 +98,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     const spec = plan.subscribers[index] as TrafficPlan['subscribers'][number];
     const tracker = new SequenceTracker(countFromZero);
     const client = await BenchClient.connect(
-      clientOptions(options, `${options.clientIdPrefix}-sub-${options.startIndex + index}`, index),
+      clientOptions(options, `${options.clientIdPrefix}-sub-${options.startIndex + index}`, index, options.persistentSubscribers),
       {
         onPublish: (packet, receivedAt) => {
           delivered++;
