@@ -39,6 +39,8 @@ export interface BrokerProcessOptions {
   /** Runs the broker through `bash -c` with this prefix, e.g. `ulimit -f 2048 &&`. */
   shellPrefix?: string;
   logLevel?: string;
+  /** Options for node itself, e.g. `--cpu-prof`. */
+  nodeArgs?: string[];
 }
 
 export class BrokerProcess {
@@ -58,7 +60,7 @@ export class BrokerProcess {
   /** Spawns the broker and resolves once it accepts connections (rejects if it exits first). */
   static async start(options: BrokerProcessOptions, timeoutMs = 15_000): Promise<BrokerProcess> {
     const root = repositoryRoot();
-    const args = [join(root, 'bin', 'petrel.js'), 'start', '--host', '127.0.0.1', '--port', String(options.port), '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'warn'];
+    const args = [...(options.nodeArgs ?? []), join(root, 'bin', 'petrel.js'), 'start', '--host', '127.0.0.1', '--port', String(options.port), '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'warn'];
     const env = { ...process.env, ...options.env };
     delete env.PETREL_CONFIG;
     let child: ChildProcess;
@@ -109,7 +111,8 @@ export class BrokerProcess {
   }
 }
 
-function accepts(port: number): Promise<boolean> {
+/** True if something accepts TCP connections on 127.0.0.1:port. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
     socket.once('connect', () => {
