@@ -213,6 +213,8 @@ export class AccessControl {
   }
 
   checkPublish(client: ClientInfo, topic: string, qos: number, retain: boolean): AclDecision {
+    // No rules (no ACL file): what evaluatePublish would answer, without a cache key per publish.
+    if (this.rules.length === 0) return topic.startsWith('$SYS') ? 'deny' : this.options.defaultDecision;
     const decisions = this.cacheFor(client);
     const key = `p${qos}${retain ? 'r' : '-'}${topic}`;
     let decision = decisions.get(key);
