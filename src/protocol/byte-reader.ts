@@ -9,13 +9,16 @@ import type { PacketType } from './packets.js';
  */
 type Latin1Sliceable = Buffer & { latin1Slice(start: number, end: number): string };
 
+/** What an idle reader points at: shared, so it pins no socket chunk and costs nothing per connection. */
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Cursor over the body of one packet (buf[pos..end)). One instance is reused by a
  * decoder for every packet, so reading allocates nothing but the values themselves.
  * Every read checks the bound: running past `end` means the remaining length was too short.
  */
 export class ByteReader {
-  buf: Buffer = Buffer.alloc(0);
+  buf: Buffer = EMPTY;
   pos = 0;
   end = 0;
   packetType: PacketType = 'connect';
@@ -25,6 +28,11 @@ export class ByteReader {
     this.pos = pos;
     this.end = end;
     this.packetType = packetType;
+  }
+
+  /** Drops the reference to the chunk once its packet is decoded (values read from it are slices or copies). */
+  release(): void {
+    this.buf = EMPTY;
   }
 
   get remaining(): number {

@@ -166,6 +166,7 @@ export class PacketDecoder {
     const reader = this.reader;
     reader.reset(buf, start, start + this.remainingLength, this.packetType);
     const packet = decodeBody(reader, firstByte, this.protocolVersion);
+    reader.release(); // an idle connection must not keep its last chunk alive
     if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
     this.onPacket(packet);
   }
