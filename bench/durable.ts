@@ -7,7 +7,8 @@
 // The load comes from the project's generator (src/bench: runFanin, runP2p).
 //
 // Run: npm run bench:durable   (builds, then runs dist/bench/durable.js)
-// Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5 per run), BENCH_CONTENDERS (comma list),
+// Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5 per run), BENCH_INFLIGHT (100 per publisher),
+// BENCH_CONTENDERS (comma list),
 // BENCH_CPU_PROF=<dir> (Petrel brokers run with --cpu-prof, profiles written there).
 
 import { spawn } from 'node:child_process';
@@ -19,6 +20,8 @@ import { accepts, BrokerProcess, freePort, sleep } from '../test/durability/brok
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+/** Unacknowledged QoS 1 publishes per publisher (the generator's --inflight). */
+const inflight = Number(process.env.BENCH_INFLIGHT ?? 100);
 const cpuProfileDir = process.env.BENCH_CPU_PROF;
 const mosquittoBinary = '/usr/sbin/mosquitto';
 
@@ -156,6 +159,7 @@ async function measure(scenario: Scenario, name: ContenderName): Promise<Sample>
     const summary = await scenario.run({
       port: broker.port,
       qos: 1,
+      inflight,
       durationSeconds: seconds,
       drainSeconds: 10,
       persistentSubscribers: true,
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
   if (cpuProfileDir !== undefined) mkdirSync(cpuProfileDir, { recursive: true });
   const startedAt = new Date();
   const loadBefore = loadavg();
-  console.log(`durable QoS 1 throughput: ${rounds} rounds of ${seconds} s per contender and scenario; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log(`durable QoS 1 throughput: ${rounds} rounds of ${seconds} s per contender and scenario, ${inflight} in flight per publisher; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
   console.log(`load average at start: ${loadBefore.map((value) => value.toFixed(2)).join(' ')}`);
   const samples = new Map<string, Sample[]>();
   for (let round = 1; round <= rounds; round++) {
