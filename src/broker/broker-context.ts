@@ -13,6 +13,7 @@ import type { AckBatcher } from './ack-batcher.js';
 import type { Counters } from './counters.js';
 import type { HookRunner } from './hook-runner.js';
 import type { Connection } from '../connection/connection.js';
+import type { BrokerCluster } from '../cluster/broker-cluster.js';
 
 export interface BrokerContext {
   readonly config: PetrelConfig;
@@ -27,6 +28,8 @@ export interface BrokerContext {
   readonly enhancedAuth: ReadonlyMap<string, EnhancedAuthProvider>;
   /** Connections that completed CONNECT, by client id. */
   readonly connections: Set<Connection>;
+  /** Multi-process mode (undefined for a single process). */
+  readonly cluster: BrokerCluster | undefined;
   /** True once stop() began: new connections are refused. */
   readonly stopping: boolean;
   /** Whether a client nobody authenticated may connect on this listener. */

@@ -24,6 +24,7 @@ import { AckBatcher } from './ack-batcher.js';
 import type { BrokerContext } from './broker-context.js';
 import { Counters } from './counters.js';
 import { HookRunner } from './hook-runner.js';
+import type { BrokerCluster } from '../cluster/broker-cluster.js';
 import { brokerVersion } from './package-version.js';
 
 export interface BrokerOptions {
@@ -31,6 +32,8 @@ export interface BrokerOptions {
   hooks?: Hooks[];
   store?: Store;
   enhancedAuth?: EnhancedAuthProvider[];
+  /** Multi-process mode: routes, retained messages and client ids shared with the other workers. */
+  cluster?: BrokerCluster;
 }
 
 export interface BrokerStats {
@@ -72,6 +75,7 @@ export class Broker implements BrokerContext {
   readonly enhancedAuth: Map<string, EnhancedAuthProvider>;
   readonly connections = new Set<Connection>();
   readonly addresses: Array<{ name: string; type: string; host: string; port: number }> = [];
+  readonly cluster: BrokerCluster | undefined;
   stopping = false;
 
   /** Every open socket, connected or not (to close them on stop). */
@@ -87,7 +91,9 @@ export class Broker implements BrokerContext {
     this.hooks = new HookRunner(this.logger, options.hooks ?? []);
     this.enhancedAuth = new Map((options.enhancedAuth ?? []).map((provider) => [provider.method, provider]));
     this.acks = new AckBatcher(this.store);
-    const index = new SubscriptionIndex({ sharedStrategy: config.mqtt.sharedSubscriptionStrategy });
+    this.cluster = options.cluster;
+    const indexOptions = { sharedStrategy: config.mqtt.sharedSubscriptionStrategy };
+    const index = this.cluster?.createIndex(indexOptions) ?? new SubscriptionIndex(indexOptions);
     this.retained = new RetainedMessages(this.store, config.limits);
     const sessionContext: SessionContext = {
       store: this.store,
@@ -109,6 +115,7 @@ export class Broker implements BrokerContext {
       index,
       store: this.store,
       publishWill: (clientId, will) => this.publishWill(clientId, will),
+      onEnded: (session) => this.cluster?.sessionEnded(session.clientId),
     });
     this.router = new Router({ index, resolve: (clientId) => this.sessions.get(clientId) });
     this.sys = new SysPublisher(
@@ -191,11 +198,15 @@ export class Broker implements BrokerContext {
   publish(stored: StoredMessage, publisher: ClientInfo | undefined): number {
     const message = new RoutedMessage(stored);
     if (stored.retain && this.config.mqtt.retainAvailable) {
-      // $SYS values are rebuilt at start-up: not worth a disk write every interval.
-      const outcome = this.retained.retain(message, publisher !== undefined || !stored.topic.startsWith('$SYS/'));
+      // $SYS values are rebuilt at start-up (and per worker): not worth a disk write every interval.
+      const shared = publisher !== undefined || !stored.topic.startsWith('$SYS/');
+      const outcome = this.retained.retain(message, shared);
       if (outcome === 'limit') this.logger.warn({ topic: stored.topic }, 'retained message limit reached: not retained');
+      else if (shared) this.cluster?.retainedChanged(message);
     }
-    const deliveries = this.router.publish(message);
+    // In multi-process mode shared groups are chosen cluster-wide by the cluster.
+    let deliveries = this.router.publish(message, this.cluster === undefined);
+    if (this.cluster !== undefined) deliveries += this.cluster.forward(message);
     if (this.hooks.hasPublishedListener) this.hooks.published(publisher, toPacket(stored));
     return deliveries;
   }
@@ -234,8 +245,11 @@ export class Broker implements BrokerContext {
   reroute(message: RoutedMessage, sharedFilter: string, excludeClientId: string): boolean {
     const withoutPrefix = sharedFilter.slice('$share/'.length);
     const slash = withoutPrefix.indexOf('/');
-    const group = this.router.index.getSharedGroup(withoutPrefix.slice(0, slash), withoutPrefix.slice(slash + 1));
-    return group !== undefined && this.router.deliverToGroup(group, message, excludeClientId);
+    const groupName = withoutPrefix.slice(0, slash);
+    const filter = withoutPrefix.slice(slash + 1);
+    const group = this.router.index.getSharedGroup(groupName, filter);
+    if (group !== undefined && this.router.deliverToGroup(group, message, excludeClientId)) return true;
+    return this.cluster?.reroute(message, groupName, filter) ?? false;
   }
 
   stats(): BrokerStats {

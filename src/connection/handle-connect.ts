@@ -89,14 +89,14 @@ export function authorizeWillThenAccept(connection: Connection, packet: ConnectP
   const will = packet.will;
   if (will === undefined) return acceptConnect(connection, packet, assignedClientId, authenticationData);
   const willPacket: PublishPacket = { type: 'publish', topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, dup: false, properties: will.properties };
-  const decide = (allowed: boolean): void => {
+  const decide = (allowed: boolean): void | Promise<void> => {
     if (connection.state === 'closed') return;
-    if (allowed) acceptConnect(connection, packet, assignedClientId, authenticationData);
-    else refuseConnect(connection, ReasonCode.NotAuthorized, { reasonString: 'not authorized to publish the will message' });
+    if (allowed) return acceptConnect(connection, packet, assignedClientId, authenticationData);
+    refuseConnect(connection, ReasonCode.NotAuthorized, { reasonString: 'not authorized to publish the will message' });
   };
   const allowed = connection.broker.hooks.authorizePublish(connection.client, willPacket);
   if (isPromise<boolean>(allowed)) return allowed.then(decide);
-  decide(allowed);
+  return decide(allowed);
 }
 
 /** Copies what an authenticator decided (user name, attributes, expiry) into the client. */
@@ -118,7 +118,18 @@ export function refuseConnect(connection: Connection, reasonCode: number, proper
 }
 
 /** The client is authenticated: take over any live connection, pick the session, send CONNACK. */
-export function acceptConnect(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, authenticationData: Buffer | undefined): void {
+export function acceptConnect(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, authenticationData: Buffer | undefined): void | Promise<void> {
+  // Multi-process mode: this worker becomes the owner of the client id (its session comes over) first.
+  const claimed = connection.broker.cluster?.claim(connection.clientId, packet.clean);
+  if (claimed !== undefined) {
+    return claimed.then(() => {
+      if (connection.state !== 'closed') openSession(connection, packet, assignedClientId, authenticationData);
+    });
+  }
+  openSession(connection, packet, assignedClientId, authenticationData);
+}
+
+function openSession(connection: Connection, packet: ConnectPacket, assignedClientId: string | undefined, authenticationData: Buffer | undefined): void {
   const broker = connection.broker;
   const { limits, mqtt } = broker.config;
   const version = connection.protocolVersion;
@@ -150,7 +161,7 @@ export function acceptConnect(connection: Connection, packet: ConnectPacket, ass
 
   const existing = broker.sessions.get(clientId);
   const previous = existing?.link as Connection | undefined;
-  if (existing !== undefined && previous !== undefined) takeOver(previous, packet);
+  if (existing !== undefined && previous !== undefined) takeOver(previous, packet.clean);
 
   let session = existing;
   let sessionPresent = false;
@@ -202,7 +213,7 @@ export function acceptConnect(connection: Connection, packet: ConnectPacket, ass
 }
 
 /** [MQTT-3.1.4-3] A new connection with the same client id: close the old one (5.0: DISCONNECT 0x8E). */
-function takeOver(previous: Connection, packet: ConnectPacket): void {
+export function takeOver(previous: Connection, clean: boolean): void {
   const broker = previous.broker;
   const session = previous.session!;
   const will = previous.will;
@@ -213,7 +224,7 @@ function takeOver(previous: Connection, packet: ConnectPacket): void {
   if (will !== undefined) {
     // The old connection's will goes out, unless the new one resumes the session within the will delay.
     const delay = will.properties?.willDelayInterval ?? 0;
-    if (packet.clean || delay === 0) broker.publishWill(previous.clientId, will);
+    if (clean || delay === 0) broker.publishWill(previous.clientId, will);
   }
   previous.disconnect(ReasonCode.SessionTakenOver, new Error('session taken over'));
 }

@@ -35,10 +35,10 @@ export function handleSubscribe(connection: Connection, packet: SubscribePacket)
   if (decisions.some((decision) => isPromise<boolean>(decision))) {
     return Promise.all(decisions).then((settled) => finishSubscribe(connection, packet, settled, subscriptionIdentifier));
   }
-  finishSubscribe(connection, packet, decisions as Array<number | boolean>, subscriptionIdentifier);
+  return finishSubscribe(connection, packet, decisions as Array<number | boolean>, subscriptionIdentifier);
 }
 
-function finishSubscribe(connection: Connection, packet: SubscribePacket, decisions: Array<number | boolean>, subscriptionIdentifier: number | undefined): void {
+function finishSubscribe(connection: Connection, packet: SubscribePacket, decisions: Array<number | boolean>, subscriptionIdentifier: number | undefined): void | Promise<void> {
   if (connection.state === 'closed') return;
   const broker = connection.broker;
   const session = connection.session!;
@@ -78,6 +78,19 @@ function finishSubscribe(connection: Connection, packet: SubscribePacket, decisi
     if (wanted && broker.config.mqtt.retainAvailable && parseSharedFilter(filter) === undefined) retainedFor.push({ record });
   });
   session.persist();
+  // Multi-process mode: SUBACK once every worker routes the new subscriptions here.
+  const propagated = broker.cluster?.routesPropagated();
+  if (propagated !== undefined) {
+    return propagated.then(() => {
+      if (connection.state !== 'closed') acknowledgeSubscribe(connection, packet, reasonCodes, retainedFor);
+    });
+  }
+  acknowledgeSubscribe(connection, packet, reasonCodes, retainedFor);
+}
+
+function acknowledgeSubscribe(connection: Connection, packet: SubscribePacket, reasonCodes: number[], retainedFor: Array<{ record: SubscriptionRecord }>): void {
+  const broker = connection.broker;
+  const session = connection.session!;
   // [MQTT-3.8.4-1] SUBACK with the same packet id, [MQTT-3.8.4-6] one code per filter, in order
   connection.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
   for (const { record } of retainedFor) {

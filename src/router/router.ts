@@ -33,9 +33,12 @@ export class Router {
     this.resolve = options.resolve;
   }
 
-  /** Delivers a message to every matching subscriber; returns how many deliveries were made. */
-  publish(message: RoutedMessage): number {
-    if (this.routing) return new Router({ index: this.index, resolve: this.resolve }).publish(message); // re-entrant call
+  /**
+   * Delivers a message to every matching subscriber (and, unless told otherwise, to one member
+   * of each matching shared group); returns how many deliveries were made.
+   */
+  publish(message: RoutedMessage, includeShared = true): number {
+    if (this.routing) return new Router({ index: this.index, resolve: this.resolve }).publish(message, includeShared); // re-entrant call
     this.routing = true;
     this.publisherId = message.stored.publisherId;
     try {
@@ -52,8 +55,10 @@ export class Router {
         });
         deliveries++;
       }
-      for (const group of this.groups) {
-        if (this.deliverToGroup(group, message, undefined)) deliveries++;
+      if (includeShared) {
+        for (const group of this.groups) {
+          if (this.deliverToGroup(group, message, undefined)) deliveries++;
+        }
       }
       return deliveries;
     } finally {
