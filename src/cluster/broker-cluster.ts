@@ -13,6 +13,8 @@ export interface BrokerCluster {
    * group (cluster-wide) to one member. Returns the deliveries made or handed to other workers.
    */
   forward(message: RoutedMessage): number;
+  /** Before SUBACK: resolves once every worker knows the routes of the subscriptions just made (undefined: nothing to wait for). */
+  routesPropagated(): Promise<void> | undefined;
   /** A retained message was set or deleted on this worker: every worker applies it. */
   retainedChanged(message: RoutedMessage): void;
   /** Before CONNACK: makes this worker the owner of the client id, bringing its session over from another worker. */

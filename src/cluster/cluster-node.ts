@@ -13,6 +13,7 @@ import type { SessionRegistry } from '../session/session-registry.js';
 import type { Store, StoredMessage } from '../store/store.js';
 import type { SharedGroup, SubscriptionIndex, SubscriptionIndexOptions } from '../topics/subscription-index.js';
 import type { BrokerCluster } from './broker-cluster.js';
+import { AcknowledgementBatcher, Confirmations } from './confirmations.js';
 import { decodeForwarded, encodeForwarded, type ForwardedMessage } from './forwarded-message.js';
 import type { ListenerAddress, PrimaryMessage, WorkerMessage } from './ipc-messages.js';
 import { FrameType, Mesh } from './mesh.js';
@@ -47,7 +48,18 @@ export interface ClusterNodeOptions {
   claimTimeoutMs?: number;
   /** Longest the retained snapshot from a peer may take at start-up. */
   snapshotTimeoutMs?: number;
+  /**
+   * Sync store: a QoS 1/2 message forwarded to another worker is acknowledged to its publisher
+   * only once that worker's store has made its queue entries durable (as a single process does).
+   */
+  durableForwards?: boolean;
+  /**
+   * This worker's own store durability, without waiting on other workers (acknowledging a
+   * forwarded message must not wait for our own forwards: two workers would wait on each other).
+   */
+  whenLocallyDurable?(callback: (error?: Error) => void): void;
 }
+
 
 interface RouteUpdate {
   /** The sender's routes are replaced by these (a full dump) rather than changed. */
@@ -72,6 +84,12 @@ export class ClusterNode implements BrokerCluster {
   private heldSnapshotRequests: number[] = [];
   private snapshotWaiter: { peer: number; resolve: (messages: StoredMessage[] | undefined) => void } | undefined;
   private peersAnswer: ((peers: Array<{ index: number; socketPath: string }>) => void) | undefined;
+  /** Route and retained updates: applied by every peer (SUBACK and retained PUBACK wait for it). */
+  private readonly applied = new Confirmations();
+  private readonly appliedAcks: AcknowledgementBatcher;
+  /** QoS 1/2 messages forwarded with a sync store: durable in the receiver's store. */
+  private readonly durable = new Confirmations();
+  private readonly durableAcks: AcknowledgementBatcher;
 
   constructor(options: ClusterNodeOptions) {
     this.options = options;
@@ -85,6 +103,8 @@ export class ClusterNode implements BrokerCluster {
       onPeerUp: (peer) => this.onPeerUp(peer),
       onPeerDown: (peer) => this.onPeerDown(peer),
     });
+    this.appliedAcks = new AcknowledgementBatcher((peer, sequence) => this.mesh.send(peer, FrameType.AppliedAck, sequenceBytes(sequence)));
+    this.durableAcks = new AcknowledgementBatcher((peer, sequence) => this.mesh.send(peer, FrameType.DurableAck, sequenceBytes(sequence)));
     options.channel.onMessage((message) => this.onPrimaryMessage(message));
   }
 
@@ -149,7 +169,11 @@ export class ClusterNode implements BrokerCluster {
     let deliveries = 0;
     if (workers.length > 0) {
       const body = encodeForwarded({ message: message.stored });
-      for (const worker of workers) if (this.mesh.send(worker, FrameType.Publish, body)) deliveries++;
+      const durable = this.options.durableForwards === true && message.stored.qos > 0;
+      for (const worker of workers) {
+        const sent = durable ? this.sendSequenced(this.durable, worker, FrameType.PublishDurable, body) : this.mesh.send(worker, FrameType.Publish, body);
+        if (sent) deliveries++;
+      }
     }
     for (const group of groups) {
       if (this.deliverToGroup(group, message, [])) deliveries++;
@@ -158,7 +182,19 @@ export class ClusterNode implements BrokerCluster {
   }
 
   retainedChanged(message: RoutedMessage): void {
-    this.mesh.broadcast(FrameType.Retain, encodeForwarded({ message: message.stored }));
+    const body = encodeForwarded({ message: message.stored });
+    for (const peer of this.mesh.peerIds()) this.sendSequenced(this.applied, peer, FrameType.Retain, body);
+  }
+
+  /** Resolves once every worker knows this worker's routes as they are now (undefined: already so). */
+  routesPropagated(): Promise<void> | undefined {
+    if (this.pendingRouteOps.length === 0 && !this.applied.pending) return undefined;
+    return new Promise((resolve) => {
+      const wait = (): void => this.applied.whenConfirmed(() => resolve());
+      // Route changes of this tick are sent at its end: wait from there.
+      if (this.pendingRouteOps.length > 0) process.nextTick(wait);
+      else wait();
+    });
   }
 
   claim(clientId: string, clean: boolean): Promise<void> {
@@ -171,8 +207,15 @@ export class ClusterNode implements BrokerCluster {
       }, this.options.claimTimeoutMs ?? 20_000);
       this.pendingClaims.set(requestId, (session) => {
         clearTimeout(timer);
-        if (session !== undefined) this.adopt(session);
-        resolve();
+        if (session === undefined) {
+          resolve();
+          return;
+        }
+        this.adopt(session);
+        // CONNACK once every worker routes the session's subscriptions here.
+        const propagated = this.routesPropagated();
+        if (propagated === undefined) resolve();
+        else void propagated.then(resolve);
       });
       this.options.channel.send({ kind: 'claim', requestId, clientId, clean });
     });
@@ -191,6 +234,41 @@ export class ClusterNode implements BrokerCluster {
   }
 
   /**
+   * Calls back once what this worker sent so far is settled elsewhere: retained changes applied
+   * by every worker, and (sync store) forwarded QoS 1/2 messages durable in their receivers'
+   * stores; with an error if such a receiver went away first (the publisher must not get its
+   * acknowledgement, so it sends the message again).
+   */
+  whenSettledElsewhere(callback: (error?: Error) => void): void {
+    this.applied.whenConfirmed(() => this.durable.whenConfirmed(callback));
+  }
+
+  /** Sends a frame whose body is prefixed by the next sequence number of `confirmations` for that peer. */
+  private sendSequenced(confirmations: Confirmations, peer: number, type: number, body: Buffer): boolean {
+    const sequence = confirmations.next(peer);
+    const framed = Buffer.allocUnsafe(4 + body.length);
+    framed.writeUInt32BE(sequence, 0);
+    body.copy(framed, 4);
+    if (!this.mesh.send(peer, type, framed)) return false;
+    confirmations.record(peer, sequence);
+    return true;
+  }
+
+  private receiveDurable(peer: number, body: Buffer): void {
+    const sequence = body.readUInt32BE(0);
+    this.receivePublish(decodeForwarded(body.subarray(4)));
+    const whenDurable = this.options.whenLocallyDurable ?? ((callback: (error?: Error) => void) => this.requireHost().store.whenDurable(callback));
+    whenDurable((error) => {
+      if (error !== undefined) {
+        // Not durable here: no acknowledgement; the publisher's wait ends when its worker sees us go.
+        this.logger.error({ err: error, peer }, 'store failed on a forwarded message');
+        return;
+      }
+      this.durableAcks.handled(peer, sequence);
+    });
+  }
+
+  /**
    * Gives a message to one worker with members of the group (by the group's strategy at worker
    * granularity), never one in `tried`; this worker delivers to a local member itself.
    */
@@ -205,7 +283,8 @@ export class ClusterNode implements BrokerCluster {
       const worker = Number(picked);
       if (worker !== this.self) {
         const body = encodeForwarded({ message: stored, shared: { group: group.name, filter: group.filter }, tried });
-        if (this.mesh.send(worker, FrameType.Publish, body)) return true;
+        const durable = this.options.durableForwards === true && stored.qos > 0;
+        if (durable ? this.sendSequenced(this.durable, worker, FrameType.PublishDurable, body) : this.mesh.send(worker, FrameType.Publish, body)) return true;
       } else if (this.deliverToLocalGroup(group.name, group.filter, message)) {
         return true;
       }
@@ -230,35 +309,51 @@ export class ClusterNode implements BrokerCluster {
     const ops = this.pendingRouteOps;
     this.pendingRouteOps = [];
     if (ops.length === 0) return;
-    const update: RouteUpdate = { ops };
-    this.mesh.broadcast(FrameType.Routes, Buffer.from(JSON.stringify(update)));
+    const body = Buffer.from(JSON.stringify({ ops } satisfies RouteUpdate));
+    for (const peer of this.mesh.peerIds()) this.sendSequenced(this.applied, peer, FrameType.Routes, body);
   }
 
   private onPeerUp(peer: number): void {
     this.logger.debug({ peer }, 'mesh: worker connected');
     const ops: Array<[string, 0 | 1]> = [];
     if (this.index !== undefined) for (const filter of this.index.filters()) ops.push([filter, 1]);
-    const update: RouteUpdate = { reset: true, ops };
-    this.mesh.send(peer, FrameType.Routes, Buffer.from(JSON.stringify(update)));
+    this.sendSequenced(this.applied, peer, FrameType.Routes, Buffer.from(JSON.stringify({ reset: true, ops } satisfies RouteUpdate)));
   }
 
   private onPeerDown(peer: number): void {
     this.logger.debug({ peer }, 'mesh: worker disconnected');
     this.routes.removeWorker(peer);
     if (this.snapshotWaiter?.peer === peer) this.snapshotWaiter.resolve(undefined);
+    // A restarted peer numbers its frames from 1 again.
+    this.appliedAcks.peerGone(peer);
+    this.durableAcks.peerGone(peer);
+    this.applied.peerGone(peer, undefined);
+    this.durable.peerGone(peer, new Error(`worker ${peer} went away before making forwarded messages durable`));
   }
 
   private onFrame(peer: number, type: number, body: Buffer): void {
     switch (type) {
       case FrameType.Routes:
-        this.applyRoutes(peer, JSON.parse(body.toString('utf8')) as RouteUpdate);
+        this.applyRoutes(peer, JSON.parse(body.toString('utf8', 4)) as RouteUpdate);
+        this.appliedAcks.handled(peer, body.readUInt32BE(0));
         return;
       case FrameType.Publish:
         this.receivePublish(decodeForwarded(body));
         return;
+      case FrameType.PublishDurable:
+        this.receiveDurable(peer, body);
+        return;
+      case FrameType.DurableAck:
+        this.durable.acknowledge(peer, body.readUInt32BE(0));
+        return;
+      case FrameType.AppliedAck:
+        this.applied.acknowledge(peer, body.readUInt32BE(0));
+        return;
       case FrameType.Retain:
-        if (this.started) this.applyRetained(body);
-        else this.heldRetained.push(Buffer.from(body));
+        // Before start-up ends no client can look, so it is acknowledged at once and applied later.
+        if (this.started) this.applyRetained(body.subarray(4));
+        else this.heldRetained.push(Buffer.from(body.subarray(4)));
+        this.appliedAcks.handled(peer, body.readUInt32BE(0));
         return;
       case FrameType.SnapshotRequest:
         if (this.started) this.sendSnapshot(peer);
@@ -409,4 +504,10 @@ function decodeSnapshot(body: Buffer): StoredMessage[] {
     position = end;
   }
   return messages;
+}
+
+function sequenceBytes(sequence: number): Buffer {
+  const bytes = Buffer.allocUnsafe(4);
+  bytes.writeUInt32BE(sequence, 0);
+  return bytes;
 }

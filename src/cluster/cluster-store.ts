@@ -18,19 +18,34 @@ import type {
 /** Joins the mesh; resolves with a peer's retained messages, or undefined when no peer is up. */
 export type JoinCluster = () => Promise<StoredMessage[] | undefined>;
 
+/** Calls back once what this worker sent to the others so far is applied (and, sync store, durable) there. */
+export type RemoteDurability = (callback: (error?: Error) => void) => void;
+
+export interface ClusterStoreOptions {
+  inner: Store;
+  /** This worker writes the retained messages (worker 0). */
+  keepsRetained: boolean;
+  join: JoinCluster;
+  remoteDurability: RemoteDurability;
+}
+
 export class ClusterStore implements Store {
   private readonly inner: Store;
   private readonly keepsRetained: boolean;
   private readonly join: JoinCluster;
+  private readonly remoteDurability: RemoteDurability;
 
-  constructor(inner: Store, keepsRetained: boolean, join: JoinCluster) {
-    this.inner = inner;
-    this.keepsRetained = keepsRetained;
-    this.join = join;
+  constructor(options: ClusterStoreOptions) {
+    this.inner = options.inner;
+    this.keepsRetained = options.keepsRetained;
+    this.join = options.join;
+    this.remoteDurability = options.remoteDurability;
   }
 
   get mode(): DurabilityMode {
-    return this.inner.mode;
+    // Not 'memory' even over a memory store: acknowledgements must go through whenDurable, which
+    // also waits for the other workers to apply this worker's retained changes.
+    return this.inner.mode === 'memory' ? 'async' : this.inner.mode;
   }
 
   get writable(): boolean {
@@ -90,8 +105,12 @@ export class ClusterStore implements Store {
     this.inner.deleteDelayedWill(clientId);
   }
 
+  /** Durable here, and settled in the other workers (retained changes applied, sync forwards durable). */
   whenDurable(callback: (error?: Error) => void): void {
-    this.inner.whenDurable(callback);
+    this.inner.whenDurable((error) => {
+      if (error !== undefined) callback(error);
+      else this.remoteDurability(callback);
+    });
   }
 
   stats(): StoreStats {

@@ -10,16 +10,22 @@ import { encodeFrameHeader, FrameDecoder } from './frame-codec.js';
 export const FrameType = {
   /** First frame on a connection: the sender's worker id (1 byte). */
   Hello: 1,
-  /** Route announcements (JSON, see route-sync.ts). */
+  /** Route announcements: 4-byte sequence number, then JSON (cluster-node.ts). */
   Routes: 2,
   /** A forwarded message (forwarded-message.ts). */
   Publish: 3,
-  /** A retained message set (a forwarded message with RETAIN=1; an empty payload deletes). */
+  /** A retained message set: 4-byte sequence number, then a forwarded message (an empty payload deletes). */
   Retain: 4,
   /** Asks the peer for every retained message it holds. */
   SnapshotRequest: 5,
   /** Retained messages of a snapshot, as Retain bodies, each prefixed by its 4-byte length. */
   Snapshot: 6,
+  /** A forwarded QoS 1/2 message the sender waits on (sync store): 4-byte sequence number, then a Publish body. */
+  PublishDurable: 7,
+  /** Every PublishDurable up to this 4-byte sequence number is durable in the receiver's store. */
+  DurableAck: 8,
+  /** Every Routes and Retain frame up to this 4-byte sequence number is applied by the receiver. */
+  AppliedAck: 9,
 } as const;
 
 export interface MeshOptions {
