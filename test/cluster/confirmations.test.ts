@@ -51,7 +51,7 @@ describe('confirmations', () => {
     const calls: string[] = [];
     confirmations.whenConfirmed((error) => calls.push(error?.message ?? 'ok'));
     confirmations.peerGone(1, undefined);
-    assert.deepEqual(calls, []);
+    assert.equal(calls.length, 0);
     confirmations.acknowledge(2, 1);
     assert.deepEqual(calls, ['ok']);
 
