@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
 import type { PetrelConfig } from '../config/schema.js';
-import { createLogger } from '../log/logger.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { exitCodes } from './exit-codes.js';
 import { installShutdownHandlers } from './shutdown.js';
 
@@ -49,8 +49,22 @@ export async function runStart(options: StartOptions): Promise<void> {
     logger.fatal({ err: error, origin }, 'uncaught exception, exiting');
   });
 
+  const { workerIdentity } = await import('../cluster/worker-identity.js');
+  const identity = workerIdentity(process.env);
+  if (identity !== undefined) {
+    // A worker forked by the primary of `--workers N`.
+    try {
+      const { runWorker } = await import('../cluster/worker.js');
+      await runWorker(config, logger, identity);
+    } catch (error) {
+      process.stderr.write(`petrel: worker ${identity.index} cannot start: ${errorMessage(error)}\n`);
+      process.exit(exitCodes.failure);
+    }
+    return;
+  }
   if (config.workers > 1) {
-    logger.warn({ workers: config.workers }, 'multi-process mode is not implemented yet; running one process');
+    await runPrimary(config, logger);
+    return;
   }
 
   try {
@@ -83,6 +97,28 @@ export async function runStart(options: StartOptions): Promise<void> {
     process.stderr.write(`petrel: cannot start: ${errorMessage(error)}\n`);
     process.exit(exitCodes.failure);
   }
+}
+
+/** `--workers N` (N > 1): this process forks and supervises the workers; they hold the connections. */
+async function runPrimary(config: PetrelConfig, logger: Logger): Promise<void> {
+  const { Primary } = await import('../cluster/primary.js');
+  const primary = new Primary({
+    config,
+    logger,
+    onListening: (listeners) => {
+      logger.info({ listeners, addresses: listeners.map(addressUrl), workers: config.workers, pids: primary.workerPids() }, 'petrel listening');
+    },
+    onStartFailure: () => {
+      process.stderr.write('petrel: cannot start: a worker failed to start\n');
+      primary.stop().finally(() => process.exit(exitCodes.failure));
+    },
+  });
+  installShutdownHandlers({ stop: () => primary.stop(), logger, exit: (code) => process.exit(code) });
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading authentication files in every worker');
+    primary.reload();
+  });
+  primary.start();
 }
 
 export function registerStartCommand(program: Command): void {

@@ -381,7 +381,8 @@ export class ClusterNode implements BrokerCluster {
     const message = new RoutedMessage(forwarded.message);
     const shared = forwarded.shared;
     if (shared === undefined) {
-      host.router.publish(message);
+      // Local non-shared subscribers only: the sender already placed the shared groups.
+      host.router.publish(message, false);
       return;
     }
     if (this.deliverToLocalGroup(shared.group, shared.filter, message)) return;
