@@ -37,9 +37,10 @@ export async function runWorker(config: PetrelConfig, baseLogger: Logger, identi
   const { index } = identity;
   const logger = baseLogger.child({ worker: index });
   const inner = createStore({ ...config.storage, dir: join(config.storage.dir, `worker-${index}`) }, logger);
+  const socketPath = join(identity.meshDirectory, `worker-${index}.sock`);
   const node = new ClusterNode({
     self: index,
-    socketPath: join(identity.meshDirectory, `worker-${index}.sock`),
+    socketPath,
     channel: primaryChannel(),
     logger,
     sharedStrategy: config.mqtt.sharedSubscriptionStrategy,
@@ -90,5 +91,5 @@ export async function runWorker(config: PetrelConfig, baseLogger: Logger, identi
 
   await broker.start();
   node.ready(broker.addresses);
-  logger.info({ addresses: broker.addresses }, 'worker listening');
+  logger.info({ addresses: broker.addresses, meshSocket: socketPath }, 'worker listening');
 }
