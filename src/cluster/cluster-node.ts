@@ -183,7 +183,8 @@ export class ClusterNode implements BrokerCluster {
 
   retainedChanged(message: RoutedMessage): void {
     const body = encodeForwarded({ message: message.stored });
-    for (const peer of this.mesh.peerIds()) this.sendSequenced(this.applied, peer, FrameType.Retain, body);
+    // Flushed now: the publisher's acknowledgement, written next, must not overtake it.
+    for (const peer of this.mesh.peerIds()) this.sendSequenced(this.applied, peer, FrameType.Retain, body, true);
   }
 
   /** Resolves once every worker knows this worker's routes as they are now (undefined: already so). */
@@ -244,12 +245,12 @@ export class ClusterNode implements BrokerCluster {
   }
 
   /** Sends a frame whose body is prefixed by the next sequence number of `confirmations` for that peer. */
-  private sendSequenced(confirmations: Confirmations, peer: number, type: number, body: Buffer): boolean {
+  private sendSequenced(confirmations: Confirmations, peer: number, type: number, body: Buffer, flush = false): boolean {
     const sequence = confirmations.next(peer);
     const framed = Buffer.allocUnsafe(4 + body.length);
     framed.writeUInt32BE(sequence, 0);
     body.copy(framed, 4);
-    if (!this.mesh.send(peer, type, framed)) return false;
+    if (!this.mesh.send(peer, type, framed, flush)) return false;
     confirmations.record(peer, sequence);
     return true;
   }

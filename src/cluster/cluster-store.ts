@@ -43,9 +43,7 @@ export class ClusterStore implements Store {
   }
 
   get mode(): DurabilityMode {
-    // Not 'memory' even over a memory store: acknowledgements must go through whenDurable, which
-    // also waits for the other workers to apply this worker's retained changes.
-    return this.inner.mode === 'memory' ? 'async' : this.inner.mode;
+    return this.inner.mode;
   }
 
   get writable(): boolean {
@@ -105,7 +103,10 @@ export class ClusterStore implements Store {
     this.inner.deleteDelayedWill(clientId);
   }
 
-  /** Durable here, and settled in the other workers (retained changes applied, sync forwards durable). */
+  /**
+   * Durable here, and settled in the other workers (retained changes applied, sync forwards
+   * durable). Over the memory store acknowledgements do not wait for whenDurable at all.
+   */
   whenDurable(callback: (error?: Error) => void): void {
     this.inner.whenDurable((error) => {
       if (error !== undefined) callback(error);

@@ -94,8 +94,12 @@ export class Mesh {
     });
   }
 
-  /** Queues a frame for a peer; false if that peer is not connected. */
-  send(peer: number, type: number, body: Buffer): boolean {
+  /**
+   * Queues a frame for a peer; false if that peer is not connected. `flush` writes what this
+   * tick queued for the peer at once instead of at the end of the tick (so it reaches the peer
+   * before anything this worker writes to clients afterwards, such as an acknowledgement).
+   */
+  send(peer: number, type: number, body: Buffer, flush = false): boolean {
     const target = this.peers.get(peer);
     if (target === undefined) return false;
     const socket = target.socket;
@@ -109,6 +113,10 @@ export class Mesh {
     }
     socket.write(encodeFrameHeader(type, body.length));
     socket.write(body);
+    if (flush) {
+      target.corked = false;
+      socket.uncork();
+    }
     return true;
   }
 

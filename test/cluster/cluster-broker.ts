@@ -8,11 +8,26 @@ import type { ChildProcess } from 'node:child_process';
 import type { PetrelConfig } from '../../src/config/schema.js';
 import { cleanEnvironment, spawnPetrel } from '../cli/petrel-process.js';
 
-/** Clusters still running: killed when the test process exits (a test that fails before stop() must not leave one behind). */
+/** Clusters still running: killed when the test process ends (a test that fails before stop() must not leave one behind). */
 const running = new Set<ChildProcess>();
-process.once('exit', () => {
+let guarded = false;
+
+function killRunning(): void {
   for (const child of running) child.kill('SIGKILL');
-});
+}
+
+function guardAgainstOrphans(): void {
+  if (guarded) return;
+  guarded = true;
+  process.once('exit', killRunning);
+  // The test runner ends a file that timed out with a signal, which skips 'exit'.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      killRunning();
+      process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+    });
+  }
+}
 
 /** Lets the test process exit while a child runs (node's runner waits for nothing then). */
 function detach(child: ChildProcess): void {
@@ -40,6 +55,7 @@ export async function startClusterBroker(config: PetrelConfig, workers: number):
   // JSON is YAML: the resolved configuration as the file, with logs the harness can read.
   writeFileSync(file, JSON.stringify({ ...config, workers, log: { ...config.log, level: 'info', pretty: false } }));
   const child = spawnPetrel(['start', '--config', file], { env: cleanEnvironment() });
+  guardAgainstOrphans();
   running.add(child);
   detach(child);
   let stderr = '';
