@@ -313,7 +313,7 @@ describe('conformance: PUBLISH', () => {
     watcher.destroy();
   });
 
-  test('[MQTT-4.3.3-7] v5 a QoS 2 PUBLISH already sent is re-sent on reconnect although its Message Expiry passed', { todo: 'broker bug: an in-flight QoS 2 PUBLISH is dropped as expired on reconnect' }, async () => {
+  test('[MQTT-4.3.3-7] v5 a QoS 2 PUBLISH already sent is re-sent on reconnect although its Message Expiry passed', async () => {
     const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } };
     const first = await subscriber(started.port, 'sent-expiry', [sub('sent-expiry/t', 2)], 5, persistent);
     const { client } = await RawClient.connected(started.port, { clientId: 'sent-expiry-pub' }, 5);

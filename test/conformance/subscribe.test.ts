@@ -174,7 +174,6 @@ describe('conformance: shared subscription delivery', () => {
 
   test(
     '[MQTT-4.8.2-4] [MQTT-4.8.2-5] v5 a QoS 2 message in flight to a shared member whose connection breaks is completed with that member on reconnect, not sent to another',
-    { todo: 'broker bug: in-flight shared QoS 2 messages are rerouted to another member when the connection drops' },
     async () => {
       const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } };
       const members = await Promise.all(['a', 'b'].map((name) => subscriber(started.port, `q2-member-${name}`, [sub('$share/q2/q2-share/t', 2)], 5, persistent)));
