@@ -9,7 +9,8 @@
 // Run: npm run bench:durable   (builds, then runs dist/bench/durable.js)
 // Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5 per run), BENCH_INFLIGHT (100 per publisher),
 // BENCH_CONTENDERS (comma list),
-// BENCH_CPU_PROF=<dir> (Petrel brokers run with --cpu-prof, profiles written there).
+// BENCH_CPU_PROF=<dir> (Petrel brokers run with --cpu-prof, profiles written there),
+// BENCH_DATA_ROOT=<dir> (parent of the data directories; default the system's temporary directory).
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 /** Unacknowledged QoS 1 publishes per publisher (the generator's --inflight). */
 const inflight = Number(process.env.BENCH_INFLIGHT ?? 100);
 const cpuProfileDir = process.env.BENCH_CPU_PROF;
+/** Where data directories are made (e.g. /dev/shm to take the disk's fsync latency out). */
+const dataRoot = process.env.BENCH_DATA_ROOT ?? tmpdir();
 const mosquittoBinary = '/usr/sbin/mosquitto';
 
 type ContenderName = 'petrel-sync' | 'petrel-async' | 'petrel-memory' | 'mosquitto';
@@ -57,7 +60,7 @@ function directoryBytes(dir: string): number {
 }
 
 async function startPetrel(mode: 'sync' | 'async' | 'memory'): Promise<RunningBroker> {
-  const dataDir = mkdtempSync(join(tmpdir(), `petrel-bench-durable-${mode}-`));
+  const dataDir = mkdtempSync(join(dataRoot, `petrel-bench-durable-${mode}-`));
   const nodeArgs = cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, `--cpu-prof-name=petrel-${mode}-${Date.now()}.cpuprofile`];
   const broker = await BrokerProcess.start({
     port: await freePort(),
@@ -79,7 +82,7 @@ async function startPetrel(mode: 'sync' | 'async' | 'memory'): Promise<RunningBr
 
 async function startMosquitto(): Promise<RunningBroker> {
   const port = await freePort();
-  const directory = mkdtempSync(join(tmpdir(), 'petrel-bench-durable-mosquitto-'));
+  const directory = mkdtempSync(join(dataRoot, 'petrel-bench-durable-mosquitto-'));
   const configFile = join(directory, 'mosquitto.conf');
   // Persistence on: Mosquitto keeps its state in memory and writes the whole database every
   // autosave_interval seconds (and at exit); it never fsyncs per message, so it is closest to
@@ -183,6 +186,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadBefore = loadavg();
   console.log(`durable QoS 1 throughput: ${rounds} rounds of ${seconds} s per contender and scenario, ${inflight} in flight per publisher; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
+  console.log(`data directories under ${dataRoot}`);
   console.log(`load average at start: ${loadBefore.map((value) => value.toFixed(2)).join(' ')}`);
   const samples = new Map<string, Sample[]>();
   for (let round = 1; round <= rounds; round++) {
