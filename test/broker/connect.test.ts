@@ -91,7 +91,7 @@ describe('CONNECT and CONNACK', () => {
     await client.waitClosed();
   });
 
-  test('[MQTT-3.1.3-5] a client id longer than limits.maxClientIdLength is refused (v5 0x85)', async () => {
+  test('[MQTT-3.1.3-8] v5 a client id longer than limits.maxClientIdLength is refused with 0x85 and closed', async () => {
     const { client, connack } = await RawClient.connected(started.port, { clientId: 'x'.repeat(300) }, 5);
     assert.equal((connack as ConnackPacket).reasonCode, 0x85);
     await client.waitClosed();

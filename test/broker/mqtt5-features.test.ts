@@ -148,7 +148,7 @@ describe('MQTT 5 features', () => {
     await closeClient(publisher);
   });
 
-  test('[MQTT-3.3.4-7] the broker sends no more unacknowledged QoS 1 messages than the client Receive Maximum', async () => {
+  test('[MQTT-3.3.4-9] the broker sends no more unacknowledged QoS 1 messages than the client Receive Maximum', async () => {
     const { client } = await RawClient.connected(started.port, { clientId: 'window', properties: { receiveMaximum: 2 } }, 5);
     client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('win/t', 1)] });
     await client.expect('suback');

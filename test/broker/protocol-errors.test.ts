@@ -50,7 +50,7 @@ describe('protocol errors and exactly-once', () => {
     client.destroy();
   });
 
-  test('[MQTT-3.3.4-9] v5 more QoS 1/2 publishes than Receive Maximum: DISCONNECT 0x93', async () => {
+  test('[MQTT-3.3.4-7] v5 a client sending more QoS 1/2 publishes than Receive Maximum gets DISCONNECT 0x93', async () => {
     const { client } = await RawClient.connected(started.port, { clientId: 'flood' }, 5);
     // QoS 2 publishes stay unacknowledged until PUBREL: the third exceeds Receive Maximum 2
     for (const packetId of [1, 2, 3]) {

@@ -152,7 +152,7 @@ describe('sessions', () => {
     afterExpiry.client.destroy();
   });
 
-  test('[MQTT-3.14.2-2] v5 DISCONNECT may change the session expiry, but not from 0', async () => {
+  test('v5 DISCONNECT may change the session expiry, but not from 0 (§3.14.2.2.2, no statement id)', async () => {
     const first = await RawClient.connected(started.port, { clientId: 'shorten', clean: false, properties: { sessionExpiryInterval: 60 } }, 5);
     first.client.send({ type: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 0 } });
     await first.client.waitClosed();

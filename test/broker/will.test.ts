@@ -48,7 +48,7 @@ describe('will messages', () => {
     assert.equal(received('wills/0x04').length, 1);
   });
 
-  test('[MQTT-3.1.2-24] keepalive timeout (1.5x) closes the connection and publishes the will', async () => {
+  test('[MQTT-3.1.2-24] v4 keepalive timeout (1.5x) closes the connection and publishes the will', async () => {
     const { client } = await RawClient.connected(started.port, { clientId: 'sleepy', keepalive: 1, will: will('wills/keepalive') }, 4);
     const opened = Date.now();
     await client.waitClosed(3000);

@@ -173,7 +173,7 @@ describe('conformance: shared subscription delivery', () => {
   });
 
   test(
-    '[MQTT-4.8.2-4] [MQTT-4.8.2-5] v5 a QoS 2 message in flight to a shared member whose connection breaks is completed with that member on reconnect, not sent to another',
+    '[MQTT-4.8.2-4] v5 a QoS 2 message in flight to a shared member whose connection breaks is completed with that member on reconnect, not sent to another',
     async () => {
       const persistent = { clean: false, properties: { sessionExpiryInterval: 60 } };
       const members = await Promise.all(['a', 'b'].map((name) => subscriber(started.port, `q2-member-${name}`, [sub('$share/q2/q2-share/t', 2)], 5, persistent)));
@@ -196,4 +196,21 @@ describe('conformance: shared subscription delivery', () => {
       publisher.destroy();
     },
   );
+
+  test('[MQTT-4.8.2-5] v5 a QoS 2 message in flight to a shared member whose session then ends is not sent to another member', async () => {
+    const shortLived = { clean: false, properties: { sessionExpiryInterval: 1 } };
+    const members = await Promise.all(['a', 'b'].map((name) => subscriber(started.port, `q2-ending-${name}`, [sub('$share/q2e/q2-ending/t', 2)], 5, shortLived)));
+    const { client: publisher } = await RawClient.connected(started.port, { clientId: 'q2-ending-pub' }, 5);
+    await publishAndAck(publisher, publish('q2-ending/t', 'at most once to the group', 2));
+    await waitFor(() => members.some((member) => member.pending().some((packet) => packet.type === 'publish')));
+    const chosenIndex = members.findIndex((member) => member.pending().some((packet) => packet.type === 'publish'));
+    const chosen = members[chosenIndex]!;
+    await chosen.expect('publish');
+    chosen.destroy(); // no PUBREC, and the session expires 1 s later
+    await chosen.waitClosed();
+    const other = members[1 - chosenIndex]!;
+    assert.deepEqual((await silence(other, 1600)).filter((packet) => packet.type === 'publish'), [], 'not sent to the other member');
+    other.destroy();
+    publisher.destroy();
+  });
 });
