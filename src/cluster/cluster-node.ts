@@ -271,32 +271,43 @@ export class ClusterNode implements BrokerCluster {
 
   /**
    * Gives a message to one worker with members of the group (by the group's strategy at worker
-   * granularity), never one in `tried`; this worker delivers to a local member itself.
+   * granularity), never one in `tried`; this worker delivers to a local member itself. As in one
+   * process, online members come first: a first round looks for a worker with an online member,
+   * and only if there is none does a second round accept offline (persistent) members.
    */
-  private deliverToGroup(group: SharedGroup, message: RoutedMessage, tried: number[]): boolean {
+  private deliverToGroup(group: SharedGroup, message: RoutedMessage, tried: number[], allowOffline = false): boolean {
     const stored = message.stored;
+    const shared = { group: group.name, filter: group.filter };
     for (;;) {
       const picked = group.pick(stored.publisherId, stored.topic, (key) => {
         const worker = Number(key);
         return !tried.includes(worker) && (worker === this.self || this.mesh.hasPeer(worker));
       });
-      if (picked === undefined) return false;
+      if (picked === undefined) {
+        if (allowOffline) return false;
+        allowOffline = true;
+        tried = [];
+        continue;
+      }
       const worker = Number(picked);
       if (worker !== this.self) {
-        const body = encodeForwarded({ message: stored, shared: { group: group.name, filter: group.filter }, tried });
+        const body = encodeForwarded({ message: stored, shared, tried, allowOffline });
         const durable = this.options.durableForwards === true && stored.qos > 0;
         if (durable ? this.sendSequenced(this.durable, worker, FrameType.PublishDurable, body) : this.mesh.send(worker, FrameType.Publish, body)) return true;
-      } else if (this.deliverToLocalGroup(group.name, group.filter, message)) {
+      } else if (this.deliverToLocalGroup(group.name, group.filter, message, allowOffline)) {
         return true;
       }
       tried = [...tried, worker];
     }
   }
 
-  private deliverToLocalGroup(name: string, filter: string, message: RoutedMessage): boolean {
-    const router = this.requireHost().router;
-    const local = router.index.getSharedGroup(name, filter);
-    return local !== undefined && router.deliverToGroup(local, message, undefined);
+  private deliverToLocalGroup(name: string, filter: string, message: RoutedMessage, allowOffline: boolean): boolean {
+    const host = this.requireHost();
+    const local = host.router.index.getSharedGroup(name, filter);
+    if (local === undefined) return false;
+    if (!allowOffline && !someOnline(local, host.sessions)) return false;
+    // The router itself prefers an online member when there is one.
+    return host.router.deliverToGroup(local, message, undefined);
   }
 
   private localRouteChanged(filter: string, present: boolean): void {
@@ -386,10 +397,11 @@ export class ClusterNode implements BrokerCluster {
       host.router.publish(message, false);
       return;
     }
-    if (this.deliverToLocalGroup(shared.group, shared.filter, message)) return;
-    // No eligible member here any more: another worker of the group, if one is left.
+    const allowOffline = forwarded.allowOffline === true;
+    if (this.deliverToLocalGroup(shared.group, shared.filter, message, allowOffline)) return;
+    // No eligible member here (any more): another worker of the group, if one is left.
     const group = this.routes.group(shared.group, shared.filter);
-    if (group !== undefined) this.deliverToGroup(group, message, [...(forwarded.tried ?? []), this.self]);
+    if (group !== undefined) this.deliverToGroup(group, message, [...(forwarded.tried ?? []), this.self], allowOffline);
   }
 
   private applyRetained(body: Buffer): void {
@@ -512,4 +524,11 @@ function sequenceBytes(sequence: number): Buffer {
   const bytes = Buffer.allocUnsafe(4);
   bytes.writeUInt32BE(sequence, 0);
   return bytes;
+}
+
+function someOnline(group: SharedGroup, sessions: SessionRegistry): boolean {
+  for (const clientId of group.members.keys()) {
+    if (sessions.get(clientId)?.isOnline() === true) return true;
+  }
+  return false;
 }

@@ -23,12 +23,15 @@ export interface ForwardedMessage {
   shared?: SharedTarget;
   /** Workers that already had no eligible member of the group (so a fallback does not loop). */
   tried?: number[];
+  /** Second round of a shared placement: offline (persistent) members may take it too. */
+  allowOffline?: boolean;
 }
 
 const QOS_MASK = 0x03;
 const HAS_SHARED = 0x04;
 const HAS_EXPIRY = 0x08;
 const HAS_PUBLISHER = 0x10;
+const ALLOW_OFFLINE = 0x20;
 
 export class ForwardDecodeError extends Error {}
 
@@ -53,6 +56,7 @@ export function encodeForwarded(forwarded: ForwardedMessage): Buffer {
   if (shared !== undefined) flags |= HAS_SHARED;
   if (message.expiresAt !== undefined) flags |= HAS_EXPIRY;
   if (message.publisherId !== undefined) flags |= HAS_PUBLISHER;
+  if (forwarded.allowOffline === true) flags |= ALLOW_OFFLINE;
   const headerSize =
     1 + 8 + (message.expiresAt === undefined ? 0 : 8) + stringBytes(message.publisherId) + (shared === undefined ? 0 : stringBytes(shared.group) + stringBytes(shared.filter)) + 1 + tried.length;
   const buffer = Buffer.allocUnsafe(headerSize + publish.length);
@@ -144,5 +148,6 @@ export function decodeForwarded(buffer: Buffer): ForwardedMessage {
   const forwarded: ForwardedMessage = { message };
   if (shared !== undefined) forwarded.shared = shared;
   if (tried.length > 0) forwarded.tried = tried;
+  if ((flags & ALLOW_OFFLINE) !== 0) forwarded.allowOffline = true;
   return forwarded;
 }

@@ -120,6 +120,25 @@ describe('petrel start --workers 4 (memory store)', () => {
     assert.ok(workersServing.size >= 2, 'the group was served from one worker only');
   });
 
+  test('a shared group prefers an online member on another worker to an offline one', async () => {
+    const persistent = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const sleepy = await open('sleepy-member', persistent);
+    await sleepy.client.subscribeAsync('$share/prefer/pref/+', { qos: 1 });
+    await closeClient(sleepy.client);
+    let awake = await open('awake-member-0');
+    for (let index = 1; index < 6 && awake.worker === sleepy.worker; index++) awake = await open(`awake-member-${index}`);
+    assert.notEqual(awake.worker, sleepy.worker);
+    await awake.client.subscribeAsync('$share/prefer/pref/+', { qos: 1 });
+    let publisher = await open('prefer-publisher-0');
+    // Published from the offline member's worker, where only the offline member is local.
+    for (let index = 1; index < 8 && publisher.worker !== sleepy.worker; index++) publisher = await open(`prefer-publisher-${index}`);
+    for (let index = 0; index < 10; index++) await publisher.client.publishAsync(`pref/${index}`, String(index), { qos: 1 });
+    assert.equal((await awake.inbox.wait(10)).length, 10);
+    const back = await open('sleepy-member', persistent);
+    await delay(200);
+    assert.deepEqual(back.inbox.messages, [], 'the offline member got messages an online member could take');
+  });
+
   test('takeover across workers: the old connection gets DISCONNECT 0x8E, the new one the session', async () => {
     let first: Awaited<ReturnType<typeof open>> | undefined;
     let second: Awaited<ReturnType<typeof open>> | undefined;

@@ -94,6 +94,7 @@ describe('forwarded message codec', () => {
       }),
       shared: { group: 'workers', filter: 'jobs/+' },
       tried: [0, 3],
+      allowOffline: true,
     };
     assert.deepEqual(decodeForwarded(encodeForwarded(forwarded)), forwarded);
   });
