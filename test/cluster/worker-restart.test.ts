@@ -74,3 +74,54 @@ describe('petrel start --workers 3 with the durable store: a worker dies', () =>
     assert.equal(bystanderClosed, false, 'a client of another worker was disconnected');
   });
 });
+
+describe('petrel start --workers 3 with the durable store: a full restart', () => {
+  const dataDirectory = mkdtempSync(join(tmpdir(), 'petrel-cluster-full-restart-'));
+  after(() => rmSync(dataDirectory, { recursive: true, force: true }));
+
+  test('retained messages (kept by worker 0) and persistent sessions (in each worker store) come back', async () => {
+    const env = { PETREL_STORAGE__MODE: 'sync', PETREL_DATA_DIR: dataDirectory };
+    const persistent = { protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 600 } };
+    const first = await startCluster({ workers: 3, env });
+    const sessions: Array<{ clientId: string; worker: number }> = [];
+    try {
+      for (let index = 0; index < 4; index++) {
+        const clientId = `sleeper-${index}`;
+        const { client } = await connectCollecting(first.url, { clientId, ...persistent });
+        sessions.push({ clientId, worker: await first.workerOf(clientId) });
+        await client.subscribeAsync(`sleepers/${index}`, { qos: 1 });
+        await closeClient(client);
+      }
+      assert.ok(new Set(sessions.map((session) => session.worker)).size >= 2, 'sessions all on one worker');
+      const { client: publisher } = await connectCollecting(first.url, { clientId: 'restart-publisher' });
+      // Retained messages published through different workers; worker 0 writes them all.
+      await publisher.publishAsync('kept/a', 'A', { qos: 1, retain: true });
+      for (let index = 0; index < 4; index++) await publisher.publishAsync(`sleepers/${index}`, `queued-${index}`, { qos: 1 });
+      const { client: second } = await connectCollecting(first.url, { clientId: 'restart-publisher-2' });
+      await second.publishAsync('kept/b', 'B', { qos: 1, retain: true });
+      await Promise.all([closeClient(publisher), closeClient(second)]);
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+
+    const again = await startCluster({ workers: 3, env });
+    try {
+      for (const { clientId } of sessions) {
+        const back = await connectCollecting(again.url, { clientId, ...persistent });
+        assert.equal((back.client as unknown as { connackPacket?: { sessionPresent: boolean } }).connackPacket?.sessionPresent, true, clientId);
+        const index = clientId.split('-')[1];
+        assert.deepEqual((await back.inbox.wait(1, 5000)).map((message) => message.payload), [`queued-${index}`]);
+        await closeClient(back.client);
+      }
+      for (let index = 0; index < 3; index++) {
+        const reader = await connectCollecting(again.url, { clientId: `retained-reader-${index}` });
+        await reader.client.subscribeAsync('kept/+', { qos: 1 });
+        const messages = await reader.inbox.wait(2);
+        assert.deepEqual(messages.map((message) => message.payload).sort(), ['A', 'B']);
+        await closeClient(reader.client);
+      }
+    } finally {
+      assert.equal(await again.stop(), 0);
+    }
+  });
+});
