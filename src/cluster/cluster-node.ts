@@ -4,6 +4,7 @@
 // and carries out the primary's takeover protocol (claim / release / discard).
 
 import type { Logger } from 'pino';
+import type { Counters } from '../broker/counters.js';
 import type { SharedStrategy } from '../config/schema.js';
 import type { RetainedMessages } from '../router/retained-messages.js';
 import { RoutedMessage } from '../router/routed-message.js';
@@ -21,9 +22,16 @@ import { ObservedSubscriptionIndex } from './observed-index.js';
 import { RouteTable } from './route-table.js';
 import { restoreSession, serializeSession, type TransferredSession } from './session-transfer.js';
 
+/**
+ * A worker that cannot keep up lets this much pile up for it before QoS 0 messages to it are
+ * dropped (as a slow client's QoS 0 messages are); QoS 1/2 messages are always sent.
+ */
+export const meshBacklogLimitBytes = 64 * 1024 * 1024;
+
 /** The broker as the cluster node sees it (implemented by Broker). */
 export interface ClusterHost {
   readonly logger: Logger;
+  readonly counters: Counters;
   readonly router: Router;
   readonly sessions: SessionRegistry;
   readonly retained: RetainedMessages;
@@ -171,6 +179,10 @@ export class ClusterNode implements BrokerCluster {
       const body = encodeForwarded({ message: message.stored });
       const durable = this.options.durableForwards === true && message.stored.qos > 0;
       for (const worker of workers) {
+        if (message.stored.qos === 0 && this.mesh.bufferedBytes(worker) > meshBacklogLimitBytes) {
+          this.requireHost().counters.messagesDropped++;
+          continue;
+        }
         const sent = durable ? this.sendSequenced(this.durable, worker, FrameType.PublishDurable, body) : this.mesh.send(worker, FrameType.Publish, body);
         if (sent) deliveries++;
       }

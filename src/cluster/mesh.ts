@@ -65,6 +65,11 @@ export class Mesh {
     return this.peers.has(peer);
   }
 
+  /** Bytes written to a peer and not yet handed to the kernel (0 if not connected). */
+  bufferedBytes(peer: number): number {
+    return this.peers.get(peer)?.socket.writableLength ?? 0;
+  }
+
   listen(): Promise<void> {
     // A socket file left by a crashed incarnation of this worker would make listen fail.
     rmSync(this.options.socketPath, { force: true });
