@@ -68,7 +68,6 @@ export interface ClusterNodeOptions {
   whenLocallyDurable?(callback: (error?: Error) => void): void;
 }
 
-
 interface RouteUpdate {
   /** The sender's routes are replaced by these (a full dump) rather than changed. */
   reset?: boolean;
@@ -107,7 +106,14 @@ export class ClusterNode implements BrokerCluster {
       self: options.self,
       socketPath: options.socketPath,
       logger: options.logger,
-      onFrame: (peer, type, body) => this.onFrame(peer, type, body),
+      onFrame: (peer, type, body) => {
+        try {
+          this.onFrame(peer, type, body);
+        } catch (error) {
+          // One bad message (or a failing delivery) must not cost the whole connection to that worker.
+          this.logger.error({ err: error, peer, type }, 'mesh: frame from a worker could not be handled');
+        }
+      },
       onPeerUp: (peer) => this.onPeerUp(peer),
       onPeerDown: (peer) => this.onPeerDown(peer),
     });
