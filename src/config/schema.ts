@@ -112,7 +112,10 @@ export const configSchema = z.strictObject({
       /** Close sockets that have not sent CONNECT within this time. */
       connectTimeoutMs: positiveInt.default(10000),
       topicAliasMaximum: nonNegativeInt.max(65535).default(65535),
-      /** Cap on keepalive; 5.0 clients asking more get Server Keep Alive. 0 = no cap. */
+      /**
+       * Cap on keepalive; 5.0 clients asking more (or 0) get Server Keep Alive. 0 = no cap.
+       * Not applied to 3.1.1 clients: they cannot be told, and the server must use their value [MQTT-3.1.2-24].
+       */
       maxKeepAlive: nonNegativeInt.max(65535).default(0),
       /** Cap on Session Expiry Interval in seconds. */
       maxSessionExpiry: nonNegativeInt.default(4294967295),
@@ -135,6 +138,13 @@ export const configSchema = z.strictObject({
       /** Redirect 5.0 clients: CONNACK 0x9C/0x9D with this Server Reference. */
       serverReference: z.string().optional(),
       serverMoved: z.boolean().default(false),
+      /**
+       * Response Information for 5.0 clients that set Request Response Information 1: the base of
+       * their response topics. "{clientId}" is replaced by the client id; "" = never sent.
+       */
+      responseInformation: z.string().default('response/{clientId}'),
+      /** Check that payloads marked UTF-8 (Payload Format Indicator 1) are valid UTF-8; 0x99 if not. Costs a scan of each such payload. */
+      validateUtf8Payload: z.boolean().default(false),
       /** Seconds between $SYS updates (0 = off). */
       sysInterval: nonNegativeInt.default(10),
     })

@@ -1,6 +1,7 @@
 // CONNECT: validation, authentication (hook chain or 5.0 enhanced auth), takeover,
 // session selection (clean start / session present) and CONNACK.
 
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { AuthenticateResult } from '../hooks/hooks.js';
 import type { ConnectPacket, Properties, PublishPacket } from '../protocol/packets.js';
@@ -46,6 +47,10 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     }
     if (will.qos > mqtt.maximumQoS) return refuseConnect(connection, ReasonCode.QoSNotSupported); // [MQTT-3.2.2-12]
     if (will.retain && !mqtt.retainAvailable) return refuseConnect(connection, ReasonCode.RetainNotSupported); // [MQTT-3.2.2-13]
+    // §3.1.3.2.3: the server MAY check a will payload marked UTF-8 (CONNACK 0x99)
+    if (mqtt.validateUtf8Payload && will.properties?.payloadFormatIndicator === 1 && !isUtf8(will.payload)) {
+      return refuseConnect(connection, ReasonCode.PayloadFormatInvalid);
+    }
   }
 
   connection.client.clientId = clientId;
@@ -197,6 +202,10 @@ function openSession(connection: Connection, packet: ConnectPacket, assignedClie
     if (!mqtt.subscriptionIdentifiersAvailable) connack.subscriptionIdentifiersAvailable = 0;
     if (!mqtt.sharedSubscriptionAvailable) connack.sharedSubscriptionAvailable = 0;
     if (assignedClientId !== undefined) connack.assignedClientIdentifier = assignedClientId;
+    // §3.1.2.11.7: Response Information is optional even when asked for; "" turns it off
+    if (properties?.requestResponseInformation === 1 && mqtt.responseInformation !== '') {
+      connack.responseInformation = mqtt.responseInformation.replaceAll('{clientId}', clientId);
+    }
     if (connection.auth !== undefined) {
       connack.authenticationMethod = connection.auth.method;
       if (authenticationData !== undefined) connack.authenticationData = authenticationData;

@@ -1,6 +1,7 @@
 // Inbound PUBLISH: topic aliases, flow control, exactly-once bookkeeping, authorization,
 // then routing; PUBACK/PUBREC go out once the store made the work durable.
 
+import { isUtf8 } from 'node:buffer';
 import { isPromise } from '../broker/hook-runner.js';
 import type { Properties, PublishPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -62,6 +63,13 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
   // $SYS belongs to the broker: clients may not publish there (5.0: 0x87 Not authorized).
   if (topic.startsWith(sysPrefix) && (topic.length === sysPrefix.length || topic.charCodeAt(sysPrefix.length) === 0x2f)) {
     return reject(connection, packet, ReasonCode.NotAuthorized, '$SYS topics are reserved for the broker');
+  }
+
+  // §3.3.2.3.2: the receiver MAY check a payload marked UTF-8 (off by default: a scan per message).
+  // QoS 0 has no acknowledgement to carry 0x99, so the publisher learns it from DISCONNECT.
+  if (mqtt.validateUtf8Payload && packet.properties?.payloadFormatIndicator === 1 && !isUtf8(packet.payload)) {
+    if (packet.qos === 0) throw violation(ReasonCode.PayloadFormatInvalid, 'PAYLOAD_FORMAT_INVALID', 'payload marked UTF-8 is not valid UTF-8', 'publish');
+    return reject(connection, packet, ReasonCode.PayloadFormatInvalid, 'payload marked UTF-8 is not valid UTF-8');
   }
 
   const routed = topic === packet.topic ? packet : { ...packet, topic };
