@@ -50,6 +50,16 @@ export function deliveredRate(cell: CellResults | undefined): number {
   return median((cell?.traffic ?? []).map((summary) => summary.throughput.deliveredPerSecond));
 }
 
+/** Delivered messages per CPU-second of the broker (median over rounds). */
+export function deliveredPerCpuSecond(cell: CellResults | undefined): number {
+  return median(
+    (cell?.traffic ?? []).map((summary) => {
+      const cpu = summary.broker?.cpuPercent ?? 0;
+      return cpu > 0 ? summary.throughput.deliveredPerSecond / (cpu / 100) : Number.NaN;
+    }),
+  );
+}
+
 function throughputCell(cell: CellResults | undefined): string {
   if (cell === undefined || cell.traffic.length === 0) return cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–';
   const rate = deliveredRate(cell);
@@ -117,6 +127,20 @@ function viewTables(view: ViewResults): string[] {
       const row = view.cells.get(name);
       const cells = view.brokers.map((label) => throughputCell(row?.get(label)));
       const ratios = petrel === undefined ? [] : others.map((label) => ratio(deliveredRate(row?.get(petrel)), deliveredRate(row?.get(label))));
+      lines.push(`| ${name} | ${[...cells, ...ratios].join(' | ')} |`);
+    }
+    lines.push('');
+    lines.push(
+      'The same runs, per CPU-second of the broker (delivered messages ÷ broker CPU seconds, all its processes): ' +
+        'what each broker does with the CPU it actually got, which other work on the machine does not distort as much:',
+      '',
+    );
+    lines.push(`| scenario | ${[...view.brokers, ...ratioHeads].join(' | ')} |`);
+    lines.push(`|---|${[...view.brokers, ...ratioHeads].map(() => '---:').join('|')}|`);
+    for (const name of throughputRows) {
+      const row = view.cells.get(name);
+      const cells = view.brokers.map((label) => compact(deliveredPerCpuSecond(row?.get(label))));
+      const ratios = petrel === undefined ? [] : others.map((label) => ratio(deliveredPerCpuSecond(row?.get(petrel)), deliveredPerCpuSecond(row?.get(label))));
       lines.push(`| ${name} | ${[...cells, ...ratios].join(' | ')} |`);
     }
     lines.push('');
