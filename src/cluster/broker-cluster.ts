@@ -1,6 +1,7 @@
 // What the broker calls in multi-process mode (implemented by ClusterNode). A single-process
 // broker has none and behaves as before.
 
+import type { BrokerStats } from '../broker/broker.js';
 import type { RoutedMessage } from '../router/routed-message.js';
 import type { SubscriptionIndex, SubscriptionIndexOptions } from '../topics/subscription-index.js';
 
@@ -23,4 +24,6 @@ export interface BrokerCluster {
   sessionEnded(clientId: string): void;
   /** A departed shared-subscription member's message that no local member could take. */
   reroute(message: RoutedMessage, group: string, filter: string): boolean;
+  /** Cluster-wide statistics for $SYS: this worker's plus the latest the other workers reported. */
+  clusterStats(local: BrokerStats): BrokerStats;
 }

@@ -4,6 +4,7 @@
 // and carries out the primary's takeover protocol (claim / release / discard).
 
 import type { Logger } from 'pino';
+import type { BrokerStats } from '../broker/broker.js';
 import type { Counters } from '../broker/counters.js';
 import type { SharedStrategy } from '../config/schema.js';
 import type { RetainedMessages } from '../router/retained-messages.js';
@@ -97,6 +98,9 @@ export class ClusterNode implements BrokerCluster {
   /** QoS 1/2 messages forwarded with a sync store: durable in the receiver's store. */
   private readonly durable = new Confirmations();
   private readonly durableAcks: AcknowledgementBatcher;
+  /** The latest statistics each peer reported. */
+  private readonly peerStats = new Map<number, BrokerStats>();
+  private statsTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ClusterNodeOptions) {
     this.options = options;
@@ -172,7 +176,24 @@ export class ClusterNode implements BrokerCluster {
     this.options.channel.send({ kind: 'ready', addresses, sessions: [...host.sessions.values()].map((session) => session.clientId) });
   }
 
+  /** Reports this worker's statistics to the others every `intervalMs` (for cluster-wide $SYS). */
+  startStatsExchange(intervalMs: number, local: () => BrokerStats): void {
+    clearInterval(this.statsTimer);
+    this.statsTimer = setInterval(() => this.mesh.broadcast(FrameType.Stats, Buffer.from(JSON.stringify(local()))), intervalMs);
+    this.statsTimer.unref();
+  }
+
+  clusterStats(local: BrokerStats): BrokerStats {
+    const total = { ...local };
+    for (const stats of this.peerStats.values()) {
+      for (const key of summedStats) total[key] += stats[key];
+    }
+    // Retained messages are replicated (every worker holds them all) and uptime is this worker's.
+    return total;
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.statsTimer);
     for (const resolve of this.pendingClaims.values()) resolve(undefined);
     this.pendingClaims.clear();
     await this.mesh.close();
@@ -353,6 +374,7 @@ export class ClusterNode implements BrokerCluster {
   private onPeerDown(peer: number): void {
     this.logger.debug({ peer }, 'mesh: worker disconnected');
     this.routes.removeWorker(peer);
+    this.peerStats.delete(peer);
     if (this.snapshotWaiter?.peer === peer) this.snapshotWaiter.resolve(undefined);
     // A restarted peer numbers its frames from 1 again.
     this.appliedAcks.peerGone(peer);
@@ -378,6 +400,9 @@ export class ClusterNode implements BrokerCluster {
         return;
       case FrameType.AppliedAck:
         this.applied.acknowledge(peer, body.readUInt32BE(0));
+        return;
+      case FrameType.Stats:
+        this.peerStats.set(peer, JSON.parse(body.toString('utf8')) as BrokerStats);
         return;
       case FrameType.Retain:
         // Before start-up ends no client can look, so it is acknowledged at once and applied later.
@@ -537,6 +562,20 @@ function decodeSnapshot(body: Buffer): StoredMessage[] {
   }
   return messages;
 }
+
+/** Statistics that add up over workers (retained counts and uptime do not). */
+const summedStats = [
+  'clientsConnected',
+  'clientsDisconnected',
+  'clientsTotal',
+  'connectionsOpen',
+  'messagesReceived',
+  'messagesSent',
+  'messagesDropped',
+  'bytesReceived',
+  'bytesSent',
+  'subscriptionsCount',
+] as const satisfies ReadonlyArray<keyof BrokerStats>;
 
 function sequenceBytes(sequence: number): Buffer {
   const bytes = Buffer.allocUnsafe(4);

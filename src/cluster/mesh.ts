@@ -26,6 +26,8 @@ export const FrameType = {
   DurableAck: 8,
   /** Every Routes and Retain frame up to this 4-byte sequence number is applied by the receiver. */
   AppliedAck: 9,
+  /** The sender's broker statistics (JSON), for cluster-wide $SYS values. */
+  Stats: 10,
 } as const;
 
 export interface MeshOptions {

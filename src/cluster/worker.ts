@@ -57,6 +57,8 @@ export async function runWorker(config: PetrelConfig, baseLogger: Logger, identi
   const auth = buildAuth(config, logger);
   const broker = new Broker(config, { logger, store, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth, cluster: node });
   node.attach(broker);
+  // $SYS shows cluster totals: each worker reports its statistics twice per $SYS interval (at most every second).
+  if (config.mqtt.sysInterval > 0) node.startStatsExchange(Math.min(1000, config.mqtt.sysInterval * 500), () => broker.stats());
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
