@@ -21,6 +21,8 @@ import type { ListenerAddress, PrimaryMessage, WorkerMessage } from './ipc-messa
 import { FrameType, Mesh } from './mesh.js';
 import { ObservedSubscriptionIndex } from './observed-index.js';
 import { RouteTable } from './route-table.js';
+import { decodeSnapshot, encodeSnapshot } from './retained-snapshot.js';
+import { sumStats } from './cluster-stats.js';
 import { restoreSession, serializeSession, type TransferredSession } from './session-transfer.js';
 
 /**
@@ -184,12 +186,7 @@ export class ClusterNode implements BrokerCluster {
   }
 
   clusterStats(local: BrokerStats): BrokerStats {
-    const total = { ...local };
-    for (const stats of this.peerStats.values()) {
-      for (const key of summedStats) total[key] += stats[key];
-    }
-    // Retained messages are replicated (every worker holds them all) and uptime is this worker's.
-    return total;
+    return sumStats(local, this.peerStats.values());
   }
 
   async stop(): Promise<void> {
@@ -467,14 +464,9 @@ export class ClusterNode implements BrokerCluster {
   }
 
   private sendSnapshot(peer: number): void {
-    const parts: Buffer[] = [];
-    this.requireHost().retained.match('#', (message) => {
-      const encoded = encodeForwarded({ message: message.stored });
-      const length = Buffer.allocUnsafe(4);
-      length.writeUInt32BE(encoded.length, 0);
-      parts.push(length, encoded);
-    });
-    this.mesh.send(peer, FrameType.Snapshot, Buffer.concat(parts));
+    const messages: StoredMessage[] = [];
+    this.requireHost().retained.match('#', (message) => messages.push(message.stored));
+    this.mesh.send(peer, FrameType.Snapshot, encodeSnapshot(messages));
   }
 
   private onPrimaryMessage(message: PrimaryMessage): void {
@@ -549,33 +541,6 @@ export class ClusterNode implements BrokerCluster {
     return this.host;
   }
 }
-
-function decodeSnapshot(body: Buffer): StoredMessage[] {
-  const messages: StoredMessage[] = [];
-  let position = 0;
-  while (position + 4 <= body.length) {
-    const length = body.readUInt32BE(position);
-    const end = position + 4 + length;
-    if (end > body.length) throw new Error('retained snapshot truncated');
-    messages.push(decodeForwarded(Buffer.from(body.subarray(position + 4, end))).message);
-    position = end;
-  }
-  return messages;
-}
-
-/** Statistics that add up over workers (retained counts and uptime do not). */
-const summedStats = [
-  'clientsConnected',
-  'clientsDisconnected',
-  'clientsTotal',
-  'connectionsOpen',
-  'messagesReceived',
-  'messagesSent',
-  'messagesDropped',
-  'bytesReceived',
-  'bytesSent',
-  'subscriptionsCount',
-] as const satisfies ReadonlyArray<keyof BrokerStats>;
 
 function sequenceBytes(sequence: number): Buffer {
   const bytes = Buffer.allocUnsafe(4);

@@ -4,6 +4,9 @@ import fc from 'fast-check';
 import { encodeFrame, encodeFrameHeader, FrameDecoder, FrameError } from '../../src/cluster/frame-codec.js';
 import { decodeForwarded, encodeForwarded, ForwardDecodeError, type ForwardedMessage } from '../../src/cluster/forwarded-message.js';
 import type { StoredMessage } from '../../src/store/store.js';
+import type { BrokerStats } from '../../src/broker/broker.js';
+import { sumStats } from '../../src/cluster/cluster-stats.js';
+import { decodeSnapshot, encodeSnapshot } from '../../src/cluster/retained-snapshot.js';
 
 function collectFrames(chunks: Buffer[]): Array<[number, string]> {
   const frames: Array<[number, string]> = [];
@@ -126,5 +129,48 @@ describe('forwarded message codec', () => {
     const encoded = encodeForwarded({ message: sample() });
     encoded[0] = encoded[0]! | 0x03;
     assert.throws(() => decodeForwarded(encoded), ForwardDecodeError);
+  });
+});
+
+describe('retained snapshot', () => {
+  test('messages round-trip in order; an empty snapshot is empty', () => {
+    const messages = [sample({ topic: 'r/1', retain: true }), sample({ topic: 'r/2', retain: true, payload: Buffer.from('second'), publisherId: 'p' })];
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(messages)), messages);
+    assert.deepEqual(decodeSnapshot(encodeSnapshot([])), []);
+  });
+
+  test('a truncated snapshot is refused', () => {
+    const encoded = encodeSnapshot([sample({ retain: true })]);
+    assert.throws(() => decodeSnapshot(encoded.subarray(0, encoded.length - 1)), /truncated/);
+    assert.throws(() => decodeSnapshot(encoded.subarray(0, 2)), /truncated/);
+  });
+});
+
+describe('cluster statistics', () => {
+  const base: BrokerStats = {
+    clientsConnected: 1,
+    clientsDisconnected: 2,
+    clientsTotal: 3,
+    connectionsOpen: 4,
+    messagesReceived: 5,
+    messagesSent: 6,
+    messagesDropped: 7,
+    bytesReceived: 8,
+    bytesSent: 9,
+    subscriptionsCount: 10,
+    retainedCount: 11,
+    retainedBytes: 12,
+    uptimeSeconds: 13,
+  };
+
+  test('counts add up over workers; replicated retained figures and uptime stay this worker’s', () => {
+    const total = sumStats(base, [base, { ...base, uptimeSeconds: 99, retainedCount: 50 }]);
+    assert.equal(total.clientsConnected, 3);
+    assert.equal(total.subscriptionsCount, 30);
+    assert.equal(total.bytesSent, 27);
+    assert.equal(total.retainedCount, 11);
+    assert.equal(total.retainedBytes, 12);
+    assert.equal(total.uptimeSeconds, 13);
+    assert.equal(base.clientsConnected, 1, 'the local figures are not modified');
   });
 });
