@@ -96,6 +96,15 @@ export interface IdleFigures {
   connectsPerSecond: number;
   bytesPerConnection: number;
   rssHeldBytes: number;
+  /** Failed attempts and drops during the hold, by reason (first round). */
+  failures: string;
+}
+
+function failureText(summary: ConnSummary): string {
+  const reasons = { ...summary.connections.failureReasons };
+  for (const [reason, count] of Object.entries(summary.connections.dropReasons)) reasons[`dropped: ${reason}`] = count;
+  const parts = Object.entries(reasons).sort((a, b) => b[1] - a[1]).map(([reason, count]) => `${count.toLocaleString('en-US')} ${reason}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
 export function idleFigures(cell: CellResults | undefined): IdleFigures | null {
@@ -107,6 +116,7 @@ export function idleFigures(cell: CellResults | undefined): IdleFigures | null {
     connectsPerSecond: median(rounds.map((summary) => summary.connections.connectsPerSecond)),
     bytesPerConnection: median(rounds.map((summary) => summary.broker?.bytesPerConnection ?? Number.NaN)),
     rssHeldBytes: median(rounds.map((summary) => summary.broker?.rssHeldBytes ?? Number.NaN)),
+    failures: failureText(rounds[0]!),
   };
 }
 
@@ -161,18 +171,18 @@ function viewTables(view: ViewResults): string[] {
   const idleRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'idle').map(([name]) => name);
   for (const name of idleRows) {
     lines.push(`${name[0]?.toUpperCase() ?? ""}${name.slice(1)}: connections still open after the hold / attempted, connect rate, broker RSS while holding (all its processes), RSS growth per connection:`, '');
-    lines.push('| broker | held / attempted | connects/s | broker RSS | bytes per connection |');
-    lines.push('|---|---:|---:|---:|---:|');
+    lines.push('| broker | held / attempted | connects/s | broker RSS | bytes per connection | failures |');
+    lines.push('|---|---:|---:|---:|---:|---|');
     const row = view.cells.get(name);
     for (const label of view.brokers) {
       const cell = row?.get(label);
       const figures = idleFigures(cell);
       if (figures === null) {
-        lines.push(`| ${label} | ${cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–'} | | | |`);
+        lines.push(`| ${label} | ${cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–'} | | | | |`);
         continue;
       }
       const mib = (figures.rssHeldBytes / 2 ** 20).toFixed(0);
-      lines.push(`| ${label} | ${compact(figures.connected)} / ${compact(figures.attempted)} | ${compact(figures.connectsPerSecond)} | ${mib} MiB | ${(figures.bytesPerConnection / 1024).toFixed(2)} KB |`);
+      lines.push(`| ${label} | ${compact(figures.connected)} / ${compact(figures.attempted)} | ${compact(figures.connectsPerSecond)} | ${mib} MiB | ${(figures.bytesPerConnection / 1024).toFixed(2)} KB | ${figures.failures} |`);
     }
     lines.push('');
   }

@@ -12,11 +12,12 @@
 //   BENCH_SCENARIOS         comma-separated substrings of scenario names to keep (e.g. "fan-in,idle")
 //   BENCH_WORKERS [2]       Petrel's workers in the whole-machine traffic scenarios
 //   BENCH_IDLE_CORE [19000] idle connections in the per-core view (one process holds < 20,000 files)
-//   BENCH_IDLE_MACHINE [100000]  idle connections to Petrel in the whole-machine view
+//   BENCH_IDLE_MACHINE [110000]  idle connections to Petrel in the whole-machine view
 //   BENCH_IDLE_SINGLE [21000]    ... to the single-process brokers there (enough to show where they stop)
 //   BENCH_IDLE_HOLD [10]    seconds the idle connections are held before the memory is read
 //   BENCH_OUTPUT [BENCHMARKS.md]
-import { existsSync } from 'node:fs';
+// bench/compare-notes.md, if present, is appended to the section (the analysis of the figures).
+import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +69,7 @@ const brokerKinds = listSetting('BENCH_BROKERS', ['petrel', 'mosquitto', 'aedes'
 const scenarioFilter = listSetting('BENCH_SCENARIOS', []);
 const workers = numberSetting('BENCH_WORKERS', 2);
 const idleCore = numberSetting('BENCH_IDLE_CORE', 19_000);
-const idleMachine = numberSetting('BENCH_IDLE_MACHINE', 100_000);
+const idleMachine = numberSetting('BENCH_IDLE_MACHINE', 110_000);
 const idleSingle = numberSetting('BENCH_IDLE_SINGLE', 21_000);
 const idleHold = numberSetting('BENCH_IDLE_HOLD', 10);
 const output = resolve(root, process.env.BENCH_OUTPUT ?? 'BENCHMARKS.md');
@@ -174,7 +175,7 @@ async function runIdle(plan: ViewPlan, view: ViewResults, round: number): Promis
     view.loadAverages.push(loadavg()[0] ?? 0);
     // Let a just-started Node broker settle (JIT, first GC) before the "before" RSS is read.
     await new Promise((resolve) => setTimeout(resolve, 3000));
-    const args = ['conn', '-c', String(target.connections), '-r', String(plan.idle.rate), '--hold', String(plan.idle.holdSeconds), '--connect-timeout', '10000'];
+    const args = ['conn', '-c', String(target.connections), '-r', String(plan.idle.rate), '--hold', String(plan.idle.holdSeconds), '--connect-timeout', '30000'];
     log(`${plan.id} | ${broker.label} | idle ${target.connections}`);
     const result = await runGenerator<ConnSummary>(root, args, broker.port, broker.pids(), plan.generatorCore, 600_000);
     const cell = cellOf(view, plan.idle.name, broker.label);
@@ -328,6 +329,9 @@ async function main(): Promise<void> {
       'send time carried in the payload. Idle = `petrel bench conn -r 0`: connections opened as fast as the broker accepts them, held, then the broker\'s RSS ' +
       '(summed over its processes) is read; bytes per connection = (RSS while holding − RSS before) / connections.',
   ];
+  // Analysis written by hand (profiles, memory breakdown) follows the generated tables.
+  const notesFile = join(root, 'bench/compare-notes.md');
+  if (existsSync(notesFile)) footer.push('', readFileSync(notesFile, 'utf8').trim());
   const section = renderSection({ heading, views: results, targets: targetLines(results), footer });
   writeSection(output, section);
   log(`wrote ${output}`);
