@@ -174,7 +174,7 @@ function openSession(connection: Connection, packet: ConnectPacket, assignedClie
     // [MQTT-3.2.2-2] resume the existing session; session present 1
     sessionPresent = true;
     broker.sessions.resume(session);
-    session.expiryInterval = expiry;
+    session.setExpiryInterval(expiry);
   } else {
     if (session !== undefined) {
       // [MQTT-3.1.2-4] clean start discards the old session; the client is back in time, so no delayed will

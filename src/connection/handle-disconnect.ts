@@ -15,9 +15,7 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
       if (connection.connectSessionExpiry === 0 && expiry !== 0) {
         throw violation(ReasonCode.ProtocolError, 'SESSION_EXPIRY_AFTER_ZERO', 'session expiry set on DISCONNECT after 0 in CONNECT', 'disconnect');
       }
-      const capped = Math.min(expiry, connection.broker.config.limits.maxSessionExpiry);
-      if (session.persistent && capped === 0) connection.broker.store.deleteSession(session.clientId);
-      session.expiryInterval = capped;
+      session.setExpiryInterval(Math.min(expiry, connection.broker.config.limits.maxSessionExpiry));
     }
     if (packet.reasonCode !== ReasonCode.DisconnectWithWillMessage) connection.will = undefined;
   } else {

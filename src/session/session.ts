@@ -80,6 +80,25 @@ export class Session implements DeliveryTarget {
     };
   }
 
+  /**
+   * Changes the Session Expiry Interval. Crossing between 0 and non-zero moves the session into
+   * or out of the store: one that becomes persistent records everything it holds now (later
+   * changes are recorded as they happen); one that stops being persistent is deleted from it.
+   */
+  setExpiryInterval(expiryInterval: number): void {
+    const wasPersistent = this.persistent;
+    this.expiryInterval = expiryInterval;
+    if (wasPersistent === this.persistent) return;
+    const store = this.context.store;
+    if (!this.persistent) {
+      store.deleteSession(this.clientId);
+      return;
+    }
+    store.putSession(this.toRecord());
+    for (const record of this.outgoingRecords()) store.putOutgoing(this.clientId, record);
+    for (const packetId of this.incomingQoS2) store.putIncomingQoS2(this.clientId, packetId);
+  }
+
   /** Records the session (subscriptions, expiry) in the store if it outlives its connection. */
   persist(): void {
     if (this.persistent) this.context.store.putSession(this.toRecord());

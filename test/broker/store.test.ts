@@ -118,6 +118,42 @@ describe('store integration', () => {
     await started.stop();
   });
 
+  test('a session that becomes persistent on takeover records what it holds; becoming non-persistent deletes it', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({ limits: { maxInflight: 1 } }, { store });
+    try {
+      const transient = await RawClient.connected(started.port, { clientId: 'turning', clean: false, properties: { sessionExpiryInterval: 0 } }, 5);
+      transient.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('turn/t', 1)] });
+      await transient.client.expect('suback');
+      transient.client.send({ type: 'publish', topic: 'turn/t', payload: Buffer.from('in flight'), qos: 1, retain: false, dup: false, packetId: 7 });
+      await transient.client.expect('puback');
+      await transient.client.expect('publish'); // not acknowledged: stays in flight
+      assert.deepEqual(store.calls.filter((call) => call[1] === 'turning' || (call[0] === 'putSession' && (call[1] as { clientId: string }).clientId === 'turning')), [], 'nothing recorded while not persistent');
+
+      const before = store.calls.length;
+      const persistent = await RawClient.connected(started.port, { clientId: 'turning', clean: false, properties: { sessionExpiryInterval: 60 } }, 5);
+      assert.equal((persistent.connack as ConnackPacket).sessionPresent, true);
+      const recorded = store.calls.slice(before);
+      const sessionRecord = recorded.find((call) => call[0] === 'putSession')?.[1] as { clientId: string; expiryInterval: number; subscriptions: Subscription[] } | undefined;
+      assert.equal(sessionRecord?.expiryInterval, 60);
+      assert.deepEqual(sessionRecord?.subscriptions.map((subscription) => subscription.topicFilter), ['turn/t']);
+      const outgoing = recorded.filter((call) => call[0] === 'putOutgoing' && call[1] === 'turning').map((call) => call[2] as { state: string; packetId?: number });
+      assert.equal(outgoing.length, 1);
+      assert.equal(outgoing[0]!.state, 'sent');
+      const resent = await persistent.client.expect('publish');
+      assert.equal(resent.dup, true);
+
+      const again = store.calls.length;
+      persistent.client.destroy();
+      await persistent.client.waitClosed();
+      const back = await RawClient.connected(started.port, { clientId: 'turning', clean: false, properties: { sessionExpiryInterval: 0 } }, 5);
+      assert.ok(store.calls.slice(again).some((call) => call[0] === 'deleteSession' && call[1] === 'turning'), 'deleted from the store once not persistent');
+      back.client.destroy();
+    } finally {
+      await started.stop(); // also when an assertion failed, so the file still exits
+    }
+  });
+
   test('start-up restores sessions, queued messages in order, retained messages and drops expired state', async () => {
     const now = Date.now();
     const message = (payload: string, expiresAt?: number): StoredMessage => ({ topic: 'rec/t', payload: Buffer.from(payload), qos: 1, retain: false, receivedAt: now - 1000, expiresAt });
