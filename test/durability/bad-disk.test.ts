@@ -134,9 +134,9 @@ describe('write errors at broker level', () => {
     modern.close();
     legacy.close();
     await broker.kill();
-    const restarted = await BrokerProcess.start({ port, dataDir });
+    const restarted = await BrokerProcess.startOnFreePort({ port, dataDir });
     brokers.push(restarted);
-    await subscriber.connect(port);
+    await subscriber.connect(restarted.port);
     const topic = 'disk/disk-pub-5';
     const received = (): Set<number> => new Set(subscriber.received.get(topic) ?? []);
     const until = Date.now() + 15_000;
@@ -145,7 +145,7 @@ describe('write errors at broker level', () => {
     assert.deepEqual(missing, [], `${missing.length} of ${modern.acknowledged.size} acknowledged messages lost`);
 
     // And the broker takes durable work again.
-    const again = new FillingPublisher(port, 'disk-pub-again', 5);
+    const again = new FillingPublisher(restarted.port, 'disk-pub-again', 5);
     closers.push(() => again.close());
     await again.connect();
     const seq = again.publish();

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqttPacket from 'mqtt-packet';
 
 /** The repository root (the directory holding package.json), from source or from dist/. */
 export function repositoryRoot(): string {
@@ -83,6 +84,21 @@ export class BrokerProcess {
     }
   }
 
+  /**
+   * Like start, but if the port was taken while no broker held it (another test's ephemeral
+   * port), starts on a fresh one: the caller reads `port` from the result.
+   */
+  static async startOnFreePort(options: BrokerProcessOptions, timeoutMs = 15_000): Promise<BrokerProcess> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await BrokerProcess.start(options, timeoutMs);
+      } catch (error) {
+        if (attempt >= 2 || !String(error).includes('EADDRINUSE')) throw error;
+        options = { ...options, port: await freePort() };
+      }
+    }
+  }
+
   get hasExited(): boolean {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
@@ -111,15 +127,31 @@ export class BrokerProcess {
   }
 }
 
-/** True if something accepts TCP connections on 127.0.0.1:port. */
-export function accepts(port: number): Promise<boolean> {
+/**
+ * True if an MQTT broker answers on 127.0.0.1:port: CONNECT (clean session) gets a CONNACK.
+ * A bare TCP accept is not enough: another process holding the port would pass for the broker.
+ */
+export function accepts(port: number, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
+    const finish = (answer: boolean): void => {
+      clearTimeout(timer);
       socket.destroy();
-      resolve(true);
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    let received = Buffer.alloc(0);
+    socket.once('connect', () => socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: `probe-${process.pid}-${port}` })));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      // CONNACK: type 2, remaining length 2, then flags and return code 0.
+      if (received.length >= 4) {
+        if (received[0] === 0x20 && received[3] === 0) socket.write(mqttPacket.generate({ cmd: 'disconnect' }));
+        finish(received[0] === 0x20 && received[3] === 0);
+      }
     });
-    socket.once('error', () => resolve(false));
+    socket.once('error', () => finish(false));
+    socket.once('close', () => finish(false));
   });
 }
 

@@ -33,12 +33,13 @@ describe('kill -9 of the broker', () => {
     context.diagnostic(`crash seed ${seed} (replay with PETREL_CRASH_SEED=${seed})`);
     console.log(`crash test seed: ${seed} (replay with PETREL_CRASH_SEED=${seed})`);
     const random = new SeededRandom(seed);
-    const port = await freePort();
+    let port = await freePort();
     // Offline subscribers collect every message of the run: the default queue limit (1000) would drop some.
     const env = { PETREL_LIMITS__MAX_QUEUED_MESSAGES: '1000000' };
     const startBroker = async (): Promise<BrokerProcess> => {
-      const broker = await BrokerProcess.start({ port, dataDir, env });
+      const broker = await BrokerProcess.startOnFreePort({ port, dataDir, env });
       running.push(broker);
+      port = broker.port;
       return broker;
     };
 
