@@ -101,6 +101,9 @@ describe('kill -9 of the broker', () => {
     for (const client of clients) client.close();
 
     context.diagnostic(`acknowledged per round: ${acknowledgedPerRound.join(', ')}; total ${totalAcknowledged()}`);
+    // What the brokers logged at warn and above (distinct messages), to read alongside a failure.
+    const logged = new Set(running.flatMap((started) => started.output.split('\n').map((line) => /"msg":"([^"]*)"/.exec(line)?.[1] ?? line.trim())).filter((line) => line !== ''));
+    for (const line of logged) context.diagnostic(`broker log: ${line.slice(0, 200)}`);
     assert.equal(stopped.code, 0, `broker did not stop cleanly: ${broker.output}`);
     assert.deepEqual(
       publishers.map((publisher) => publisher.outstandingCount),
