@@ -46,6 +46,8 @@ export class Session implements DeliveryTarget {
   private queueHead = 0;
   private nextSeq = 1;
   private nextPacketId = 1;
+  /** Re-sending the in-flight window of a resumed session waits for the store: nothing else goes first. */
+  private resendPending = false;
 
   constructor(context: SessionContext, clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.context = context;
@@ -131,7 +133,7 @@ export class Session implements DeliveryTarget {
       state: 'queued',
       sharedFilter: options.sharedFilter,
     };
-    if (link !== undefined && this.queuedCount === 0 && this.inflight.size < link.sendWindow && link.isWritable()) {
+    if (link !== undefined && !this.resendPending && this.queuedCount === 0 && this.inflight.size < link.sendWindow && link.isWritable()) {
       this.sendEntry(link, entry);
       return;
     }
@@ -202,7 +204,7 @@ export class Session implements DeliveryTarget {
   /** Sends queued entries while the window and the socket allow. */
   pump(): void {
     const link = this.link;
-    if (link === undefined) return;
+    if (link === undefined || this.resendPending) return;
     const now = Date.now();
     while (this.queueHead < this.queue.length && this.inflight.size < link.sendWindow && link.isWritable()) {
       const entry = this.queue[this.queueHead]!;
@@ -231,6 +233,31 @@ export class Session implements DeliveryTarget {
     this.link = link;
     this.protocolVersion = link.protocolVersion;
     this.disconnectedAt = undefined;
+    if (this.persistent && this.hasInflightQoS2()) {
+      // Exactly once across a crash: a QoS 2 PUBLISH's 'sent' record (or a PUBREL's 'released'
+      // one) may still be unwritten if the previous connection dropped before its durability
+      // point; the wait was then skipped. Re-sending it before that record is durable would let a
+      // restart send the PUBLISH again under a new packet id (or after the client completed it).
+      // One wait covers the whole window; the window and the queue go after it, in order.
+      this.resendPending = true;
+      this.context.afterDurable(() => {
+        if (this.link !== link) return;
+        this.resendPending = false;
+        this.resendInflight(link);
+        this.pump();
+      });
+      return;
+    }
+    this.resendInflight(link);
+    this.pump();
+  }
+
+  private hasInflightQoS2(): boolean {
+    for (const entry of this.inflight.values()) if (entry.qos === 2) return true;
+    return false;
+  }
+
+  private resendInflight(link: SessionLink): void {
     for (const entry of this.inflight.values()) {
       if (entry.state === 'released') {
         link.writePubrel(entry.packetId!); // [MQTT-4.4.0-1] re-send PUBREL with its original packet id
@@ -243,7 +270,6 @@ export class Session implements DeliveryTarget {
         }
       }
     }
-    this.pump();
   }
 
   /**
@@ -252,6 +278,7 @@ export class Session implements DeliveryTarget {
    */
   detach(): OutgoingEntry[] {
     this.link = undefined;
+    this.resendPending = false;
     this.disconnectedAt = Date.now();
     const moved: OutgoingEntry[] = [];
     for (const entry of this.inflight.values()) {
@@ -270,15 +297,20 @@ export class Session implements DeliveryTarget {
     return moved;
   }
 
-  /** Takes back entries that could not go to another shared-group member: queued again, in order. */
+  /**
+   * Takes back entries that could not go to another shared-group member. They were sent or
+   * queued before what is still queued, so they go back at the front: ordered by sequence
+   * number, the original order, which is also the order the store restores after a restart.
+   */
   putBack(entries: OutgoingEntry[]): void {
     for (const entry of entries) {
       entry.packetId = undefined;
       entry.state = 'queued';
       entry.sharedFilter = undefined;
-      this.queue.push(entry);
       if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
     }
+    this.queue = [...entries, ...this.queue.slice(this.queueHead)].sort((first, second) => first.seq - second.seq);
+    this.queueHead = 0;
   }
 
   /** PUBACK from the client. False if no QoS 1 message had that packet id. */

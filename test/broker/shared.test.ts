@@ -78,6 +78,36 @@ describe('shared subscriptions', () => {
     await started.stop();
   });
 
+  test('shared messages kept by a lone member go back in their original order, ahead of later queued ones', async () => {
+    const started = await startBroker();
+    try {
+      const options = { clientId: 'orderly', clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } };
+      const first = await RawClient.connected(started.port, options, 5);
+      const subscription = (topicFilter: string) => ({ topicFilter, qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const });
+      first.client.send({ type: 'subscribe', packetId: 1, subscriptions: [subscription('$share/g/order/shared'), subscription('order/plain')] });
+      await first.client.expect('suback');
+      const publisher = await connectClient(started.url, { protocolVersion: 5 });
+      // Receive Maximum 1: "s1" is in flight, "p1" and "s2" wait in the queue behind it.
+      for (const [topic, payload] of [['order/shared', 's1'], ['order/plain', 'p1'], ['order/shared', 's2']] as const) await publisher.publishAsync(topic, payload, { qos: 1 });
+      assert.equal((await first.client.expect('publish')).payload.toString(), 's1');
+      first.client.destroy(); // no PUBACK, and nobody else in the group
+      await first.client.waitClosed();
+      await delay(50);
+      const second = await RawClient.connected(started.port, { ...options, properties: { sessionExpiryInterval: 60, receiveMaximum: 10 } }, 5);
+      const received: string[] = [];
+      for (let index = 0; index < 3; index++) {
+        const publish = await second.client.expect('publish');
+        received.push(publish.payload.toString());
+        second.client.send({ type: 'puback', packetId: publish.packetId!, reasonCode: 0 });
+      }
+      assert.deepEqual(received, ['s1', 'p1', 's2']);
+      second.client.destroy();
+      await closeClient(publisher);
+    } finally {
+      await started.stop();
+    }
+  });
+
   test('[MQTT-3.8.3-4] v5 No Local on a shared subscription is a protocol error', async () => {
     const started = await startBroker();
     const { client } = await RawClient.connected(started.port, { clientId: 'nl' }, 5);

@@ -118,6 +118,42 @@ describe('store integration', () => {
     await started.stop();
   });
 
+  test('on resume, an in-flight QoS 2 PUBLISH is re-sent only after the store is durable, and nothing overtakes it', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    try {
+      const options = { clientId: 'resume-q2', clean: false, properties: { sessionExpiryInterval: 60 } };
+      const first = await RawClient.connected(started.port, options, 5);
+      first.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('resume/q2', 2), sub('resume/q1', 1)] });
+      await first.client.expect('suback');
+      const { client: publisher } = await RawClient.connected(started.port, { clientId: 'resume-pub' }, 5);
+      publisher.send({ type: 'publish', topic: 'resume/q2', payload: Buffer.from('exactly once'), qos: 2, retain: false, dup: false, packetId: 1 });
+      await publisher.expect('pubrec');
+      const original = await first.client.expect('publish');
+      first.client.destroy(); // no PUBREC
+      await first.client.waitClosed();
+      await delay(30);
+      store.hold = true;
+      const second = await RawClient.connected(started.port, options, 5);
+      publisher.send({ type: 'publish', topic: 'resume/q1', payload: Buffer.from('later'), qos: 1, retain: false, dup: false, packetId: 2 });
+      await delay(60);
+      assert.deepEqual(second.client.pending().filter((packet) => packet.type === 'publish'), [], 'nothing sent before the durability point');
+      store.release();
+      const again = await second.client.expect('publish');
+      assert.equal(again.packetId, original.packetId);
+      assert.equal(again.dup, true);
+      store.hold = false;
+      store.release();
+      assert.equal((await second.client.expect('publish')).payload.toString(), 'later');
+      second.client.destroy();
+      publisher.destroy();
+    } finally {
+      store.hold = false;
+      store.release();
+      await started.stop();
+    }
+  });
+
   test('a session that becomes persistent on takeover records what it holds; becoming non-persistent deletes it', async () => {
     const store = new RecordingStore();
     const started = await startBroker({ limits: { maxInflight: 1 } }, { store });
