@@ -101,6 +101,7 @@ export class Broker implements BrokerContext {
       queueQoS0: config.mqtt.queueQoS0,
       onDropped: (clientId, packet, reason) => {
         this.counters.messagesDropped++;
+        (this.sessions.get(clientId)?.link as Connection | undefined)?.countDropped(reason);
         if (this.hooks.wantsDropped) this.hooks.dropped(clientId, packet(), reason);
       },
       onDelivered: (client, packet) => {

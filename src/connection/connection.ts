@@ -3,9 +3,10 @@
 // Every handler error is caught here: network input never crashes the broker.
 
 import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
 import type { BrokerContext } from '../broker/broker-context.js';
 import { isPromise } from '../broker/hook-runner.js';
-import type { ClientInfo, EnhancedAuthExchange } from '../hooks/hooks.js';
+import type { ClientInfo, DropReason, EnhancedAuthExchange } from '../hooks/hooks.js';
 import { PacketDecoder } from '../protocol/decoder.js';
 import { encodePacket } from '../protocol/encoder.js';
 import { MqttProtocolError } from '../protocol/errors.js';
@@ -28,6 +29,8 @@ export interface ConnectionMeta {
 const SMALL_PAYLOAD = 2048;
 
 export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export class Connection implements SessionLink {
   readonly broker: BrokerContext;
@@ -66,6 +69,11 @@ export class Connection implements SessionLink {
   private corked = false;
   private closeReason: { reasonCode?: number; error?: Error } = {};
   private readonly maxSocketBufferBytes: number;
+  /** Child logger carrying clientId and remoteAddress; made on the first line logged, remade if the id changes. */
+  private logger: Logger | undefined;
+  private loggerClientId = '';
+  /** Messages to this client dropped while it was connected, by reason (one summary line at close). */
+  private dropped: Partial<Record<DropReason, number>> | undefined;
 
   constructor(broker: BrokerContext, socket: Duplex, meta: ConnectionMeta) {
     this.broker = broker;
@@ -94,6 +102,27 @@ export class Connection implements SessionLink {
 
   get clientId(): string {
     return this.client.clientId;
+  }
+
+  /**
+   * A connection-level log line with the fields the README promises: clientId, remoteAddress
+   * and reasonCode (undefined when there is none, e.g. a dropped socket). Nothing is built when
+   * the level is off.
+   */
+  log(level: LogLevel, message: string, reasonCode: number | undefined, fields?: Record<string, unknown>): void {
+    const root = this.broker.logger;
+    if (!root.isLevelEnabled(level)) return;
+    if (this.logger === undefined || this.loggerClientId !== this.clientId) {
+      this.logger = root.child({ clientId: this.clientId, remoteAddress: this.client.remoteAddress });
+      this.loggerClientId = this.clientId;
+    }
+    this.logger[level]({ reasonCode, ...fields }, message);
+  }
+
+  /** A message to this client was dropped; counted for the summary logged at close. */
+  countDropped(reason: DropReason): void {
+    this.dropped ??= {};
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
   }
 
   private onData(chunk: Buffer): void {
@@ -149,7 +178,7 @@ export class Connection implements SessionLink {
   onError(error: unknown): void {
     if (this.state === 'closed') return;
     if (error instanceof MqttProtocolError) {
-      this.broker.logger.debug({ clientId: this.clientId, code: error.code, reasonCode: error.reasonCode }, error.message);
+      this.log('debug', 'protocol violation', error.reasonCode, { code: error.code, detail: error.message });
       if (this.state === 'awaiting-connect') {
         if (error.code === 'UNSUPPORTED_PROTOCOL_VERSION') {
           // [MQTT-3.1.2-2] CONNACK 0x01 (3.1.1 form: the only one every client understands), then close
@@ -165,7 +194,7 @@ export class Connection implements SessionLink {
       this.disconnect(error.reasonCode, error, error.message);
       return;
     }
-    this.broker.logger.error({ err: error, clientId: this.clientId }, 'connection handler failed');
+    this.log('error', 'connection handler failed', ReasonCode.ImplementationSpecificError, { err: error });
     this.disconnect(ReasonCode.ImplementationSpecificError, error instanceof Error ? error : new Error(String(error)));
   }
 
@@ -174,6 +203,7 @@ export class Connection implements SessionLink {
     if (this.state === 'closed') return;
     this.closeReason.reasonCode = reasonCode;
     if (error) this.closeReason.error = error;
+    this.log('debug', 'disconnecting client', reasonCode, error === undefined ? undefined : { reason: error.message });
     if (this.protocolVersion === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined });
     }
@@ -202,6 +232,11 @@ export class Connection implements SessionLink {
     clearTimeout(this.keepaliveTimer);
     clearTimeout(this.expiryTimer);
     this.backlog = [];
+    if (this.dropped !== undefined) {
+      let total = 0;
+      for (const count of Object.values(this.dropped)) total += count;
+      this.log('warn', 'messages dropped', this.closeReason.reasonCode, { dropped: total, byReason: this.dropped });
+    }
     if (this.session !== undefined) {
       const will = this.will;
       this.will = undefined;
@@ -223,7 +258,7 @@ export class Connection implements SessionLink {
   }
 
   private onKeepaliveExpired(): void {
-    this.broker.logger.debug({ clientId: this.clientId }, 'keepalive expired');
+    this.log('debug', 'keepalive expired', ReasonCode.KeepAliveTimeout, { keepalive: this.keepalive });
     this.disconnect(ReasonCode.KeepAliveTimeout, new Error('keepalive timeout'));
   }
 

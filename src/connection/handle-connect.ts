@@ -33,6 +33,7 @@ export function handleConnect(connection: Connection, packet: ConnectPacket): vo
     clientId = `petrel-${randomBytes(9).toString('base64url')}`;
     if (version === 5) assignedClientId = clientId;
   }
+  connection.client.clientId = clientId; // named from here on, in log lines too (refusals included)
   if (clientId.length > limits.maxClientIdLength) return refuseConnect(connection, ReasonCode.ClientIdentifierNotValid); // [MQTT-3.1.3-5]
 
   if (version === 5 && mqtt.serverReference !== undefined) {
@@ -113,7 +114,7 @@ export function applyIdentity(connection: Connection, result: { username?: strin
 
 /** CONNACK with a failure code, then close [MQTT-3.2.2-6] (3.1.1: mapped return code, session present 0 [MQTT-3.2.2-4]). */
 export function refuseConnect(connection: Connection, reasonCode: number, properties?: Properties): void {
-  connection.broker.logger.debug({ clientId: connection.clientId, reasonCode }, 'connection refused');
+  connection.log('debug', 'connection refused', reasonCode, { protocolVersion: connection.protocolVersion });
   if (connection.protocolVersion === 5) {
     connection.send({ type: 'connack', sessionPresent: false, reasonCode, properties });
   } else {
@@ -215,7 +216,7 @@ function openSession(connection: Connection, packet: ConnectPacket, assignedClie
     // [MQTT-3.2.2-1] clean session gives session present 0
     connection.send({ type: 'connack', sessionPresent, reasonCode: 0 });
   }
-  broker.logger.debug({ clientId, version, sessionPresent, keepalive }, 'client connected');
+  connection.log('debug', 'client connected', ReasonCode.Success, { protocolVersion: version, sessionPresent, keepalive, listener: connection.client.listener, username: connection.client.username });
   broker.hooks.clientConnected(connection.client);
   // After CONNACK: re-send what was in flight, then the queue [MQTT-4.4.0-1].
   session.attach(connection);
@@ -235,5 +236,6 @@ export function takeOver(previous: Connection, clean: boolean): void {
     const delay = will.properties?.willDelayInterval ?? 0;
     if (clean || delay === 0) broker.publishWill(previous.clientId, will);
   }
+  previous.log('debug', 'session taken over', ReasonCode.SessionTakenOver);
   previous.disconnect(ReasonCode.SessionTakenOver, new Error('session taken over'));
 }

@@ -21,6 +21,7 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
   } else {
     connection.will = undefined; // [MQTT-3.14.4-3]
   }
+  connection.log('debug', 'client disconnected', packet.reasonCode);
   // [MQTT-3.14.4-1] the server closes the connection; nothing is sent back
   connection.end();
 }
