@@ -14,7 +14,8 @@
 //   BENCH_IDLE_CORE [19000] idle connections in the per-core view (one process holds < 20,000 files)
 //   BENCH_IDLE_MACHINE [110000]  idle connections to Petrel in the whole-machine view
 //   BENCH_IDLE_SINGLE [21000]    ... to the single-process brokers there (enough to show where they stop)
-//   BENCH_IDLE_HOLD [10]    seconds the idle connections are held before the memory is read
+//   BENCH_IDLE_HOLD [75]    seconds the idle connections are held before the memory is read (long
+//                           enough for V8's memory reducer to collect the connect burst's garbage)
 //   BENCH_OUTPUT [BENCHMARKS.md]
 // bench/compare-notes.md, if present, is appended to the section (the analysis of the figures).
 import { existsSync, readFileSync } from 'node:fs';
@@ -71,7 +72,7 @@ const workers = numberSetting('BENCH_WORKERS', 2);
 const idleCore = numberSetting('BENCH_IDLE_CORE', 19_000);
 const idleMachine = numberSetting('BENCH_IDLE_MACHINE', 110_000);
 const idleSingle = numberSetting('BENCH_IDLE_SINGLE', 21_000);
-const idleHold = numberSetting('BENCH_IDLE_HOLD', 10);
+const idleHold = numberSetting('BENCH_IDLE_HOLD', 75);
 const output = resolve(root, process.env.BENCH_OUTPUT ?? 'BENCHMARKS.md');
 
 const GENERATOR_CORE = 1;
@@ -321,13 +322,14 @@ async function main(): Promise<void> {
       'Mosquitto is configured with `max_queued_messages 100000` and `max_inflight_messages 100` (its defaults, 1000 and 20, drop or throttle QoS 1 here), ' +
       'Petrel with `limits.maxQueuedMessages: 100000` (in-flight window 100 by default); Aedes has no such limits. ' +
       'The machine is shared with other work, so absolute figures are noisy: compare the ratios within one run. Broker CPU is its share of one core ' +
-      'during the sending phase: far below 100% in the per-core view means the broker was starved by other processes, not idle.',
+      'during the sending phase: far below 100% in the per-core view means the broker was starved by other processes or waiting on round trips.',
   ];
   const footer = [
     'Scenario definitions: fan-in = 10 publishers → 1 subscriber on `bench/fanin/+`; fan-out = 1 publisher → N subscribers on one topic ' +
       '(the rate counts deliveries); pairs = N publisher/subscriber pairs on their own topics; latency = 1 pair at a fixed rate, QoS 0, ' +
-      'send time carried in the payload. Idle = `petrel bench conn -r 0`: connections opened as fast as the broker accepts them, held, then the broker\'s RSS ' +
-      '(summed over its processes) is read; bytes per connection = (RSS while holding − RSS before) / connections.',
+      'send time carried in the payload. Idle = `petrel bench conn -r 0`: connections opened as fast as the broker accepts them and ' +
+      `held ${idleHold} s (V8's memory reducer collects a Node broker's connect-burst garbage after about 50 s of quiet), then the ` +
+      "broker's RSS (summed over its processes) is read; bytes per connection = (RSS while holding − RSS before) / connections.",
   ];
   // Analysis written by hand (profiles, memory breakdown) follows the generated tables.
   const notesFile = join(root, 'bench/compare-notes.md');
