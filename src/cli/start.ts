@@ -1,6 +1,7 @@
 // `petrel start`: load the configuration, start the broker, log where it listens, and stop
 // gracefully on SIGTERM/SIGINT (a second signal forces the exit).
 
+import { reloadCertificates } from '../listeners/certificate-reloader.js';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
 import type { PetrelConfig } from '../config/schema.js';
@@ -85,10 +86,12 @@ export async function runStart(options: StartOptions): Promise<void> {
       logger,
       exit: (code) => process.exit(code),
     });
-    // SIGHUP re-reads the password, ACL and key files (as mosquitto does); failures keep the old state.
+    // SIGHUP re-reads the password, ACL and key files and the TLS certificates (as mosquitto does);
+    // a failed reload keeps the old state.
     process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading authentication files');
+      logger.info({ signal: 'SIGHUP' }, 'reloading authentication files and certificates');
       auth.reload().catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+      logger.info({ certificates: reloadCertificates() }, 'certificates reloaded');
     });
     await broker.start();
     const listeners: BoundAddress[] = broker.addresses;

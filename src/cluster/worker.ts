@@ -3,6 +3,7 @@
 // tells it when to stop; signals from a terminal (which reach the whole process group) are left
 // to the primary.
 
+import { reloadCertificates } from '../listeners/certificate-reloader.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { buildAuth } from '../auth/build-auth.js';
@@ -82,7 +83,10 @@ export async function runWorker(config: PetrelConfig, baseLogger: Logger, identi
     if (!isPrimaryMessage(message)) return;
     const kind: PrimaryMessage['kind'] = message.kind;
     if (kind === 'stop') stopAndExit();
-    if (kind === 'reload') auth.reload().catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+    if (kind === 'reload') {
+      auth.reload().catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+      logger.info({ certificates: reloadCertificates() }, 'certificates reloaded');
+    }
   });
   // Ctrl-C reaches every process of the group: the primary coordinates the stop.
   process.on('SIGINT', () => undefined);
