@@ -1,9 +1,11 @@
 // The durable store on LMDB (lmdb-js).
 //
-// Mutations are not written one by one: each call records its final effect in
-// a pending map (one entry per database key, so a put followed by a delete of
-// the same key before the next commit costs nothing), and a flush writes the
-// whole map in one LMDB transaction. One transaction is in flight at a time;
+// Mutations are not written one by one: each call appends to a pending list,
+// and a flush writes the whole list, in order, in one LMDB transaction. Outgoing
+// records and message bodies remember their pending write: a rewrite before the
+// next commit updates it in place, and a delete of a record that no committed or
+// committing transaction holds cancels it (a message acknowledged before its
+// commit costs no write at all). One transaction is in flight at a time;
 // everything issued while it commits goes into the next one, so the batch size
 // grows with the load (group commit).
 //
@@ -22,22 +24,20 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log/logger.js';
+import { decodeOutgoingValue, decodePairKey, encodeOutgoingValue, outgoingMessageId, pairKey } from './binary-records.js';
 import {
   decodeDelayedWill,
   decodeMessage,
-  decodeOutgoing,
   decodeSession,
   encodeDelayedWill,
   encodeMessage,
-  encodeOutgoing,
   encodeSession,
   type EncodedMessage,
-  type EncodedOutgoing,
 } from './record-codec.js';
 import { lockDataDirectory, type DataDirLock } from './data-dir-lock.js';
 import { lmdbHeaderProblem } from './lmdb-header.js';
 import { StoreError } from './store-error.js';
-import { incomingKey, outgoingKey, pendingKey, stringKey } from './store-keys.js';
+import { stringKey } from './store-keys.js';
 import type {
   DelayedWillRecord,
   OutgoingRecord,
@@ -70,23 +70,48 @@ interface PendingWrite {
   key: Key;
   /** undefined: delete the key. */
   value: unknown;
+  /**
+   * The key is in no committed or committing transaction (a new seq or message id): a delete
+   * before the next commit cancels this put instead of writing a delete.
+   */
+  fresh: boolean;
+  /** Skipped at the flush: a put of a fresh key deleted again. */
+  cancelled: boolean;
+  /** The pending list this write was appended to: only a write of the current list may be updated in place. */
+  generation: number;
 }
 
 interface MessageBody {
+  id: number;
   message: StoredMessage;
   references: number;
+  /** The last write of the body, while it may still be pending. */
+  write: PendingWrite | undefined;
+}
+
+interface OutgoingSlot {
+  body: MessageBody;
+  /** The last write of the record, while it may still be pending. */
+  write: PendingWrite | undefined;
+}
+
+/** What the store keeps in memory per client with records: looked up by client id, whose hash the string caches. */
+interface ClientEntry {
+  key: string;
+  /** The client key's bytes, the prefix of its record keys. */
+  keyBytes: Buffer;
+  outgoing: Map<number, OutgoingSlot>;
+  incoming: Set<number>;
 }
 
 interface Batch {
-  writes: Map<string, PendingWrite>;
+  writes: PendingWrite[];
   callbacks: DurableCallback[];
   /** The failure count when the batch started: only a batch started after the last failure proves writes work again. */
   failuresBefore: number;
 }
 
 interface Databases {
-  /** Each database's name, to tell apart pending writes with equal keys. */
-  names: Map<Database<unknown, Key>, string>;
   sessions: Database<unknown, Key>;
   messages: Database<unknown, Key>;
   outgoing: Database<unknown, Key>;
@@ -96,6 +121,8 @@ interface Databases {
 }
 
 export const databaseFileName = 'petrel.mdb';
+/** The value of an incoming QoS 2 record: its key says everything. */
+const presentValue = Buffer.from([1]);
 const neverExpires = 0xffffffff;
 
 export class LmdbStore implements Store {
@@ -106,7 +133,10 @@ export class LmdbStore implements Store {
   private databases: Databases | undefined;
   private lock: DataDirLock | undefined;
 
-  private pending = new Map<string, PendingWrite>();
+  private pending: PendingWrite[] = [];
+  /** Writes in `pending` that are not cancelled. */
+  private pendingLive = 0;
+  private generation = 0;
   private pendingCallbacks: DurableCallback[] = [];
   private inFlight: Batch | undefined;
   /** Callbacks of the last committed batch while its fsync is still running (sync mode). */
@@ -123,12 +153,10 @@ export class LmdbStore implements Store {
   private pendingSince = 0;
 
   private nextMessageId = 1;
-  private readonly messageIds = new WeakMap<StoredMessage, number>();
-  private readonly bodies = new Map<number, MessageBody>();
-  /** clientKey -> seq -> message id of the outgoing records on disk (or pending). */
-  private readonly outgoingIndex = new Map<string, Map<number, number>>();
-  /** clientKey -> incoming QoS 2 packet ids. */
-  private readonly incomingIndex = new Map<string, Set<number>>();
+  /** The bodies referred to by outgoing records (a Map, not a WeakMap: each entry is deleted with its last reference). */
+  private readonly bodies = new Map<StoredMessage, MessageBody>();
+  /** Clients with outgoing or incoming QoS 2 records on disk (or pending), by client id. */
+  private readonly clients = new Map<string, ClientEntry>();
 
   constructor(options: LmdbStoreOptions) {
     this.options = options;
@@ -147,18 +175,15 @@ export class LmdbStore implements Store {
     try {
       this.environment = open<unknown, Key>({ path: this.path, noSubdir: true, maxDbs: 8 });
       const environment = this.environment;
-      const names = new Map<Database<unknown, Key>, string>();
-      const database = (name: string): Database<unknown, Key> => {
-        const opened = environment.openDB<unknown, Key>(name, {});
-        names.set(opened, name);
-        return opened;
+      const database = (name: string, binary = false): Database<unknown, Key> => {
+        // Binary databases take Buffers as keys and values (binary-records.ts), with no msgpack or tuple encoding.
+        return environment.openDB<unknown, Key>(name, binary ? { keyEncoding: 'binary', encoding: 'binary' } : {});
       };
       this.databases = {
-        names,
         sessions: database('sessions'),
         messages: database('messages'),
-        outgoing: database('outgoing'),
-        incoming: database('incoming'),
+        outgoing: database('outgoing', true),
+        incoming: database('incoming', true),
         retained: database('retained'),
         wills: database('wills'),
       };
@@ -216,76 +241,64 @@ export class LmdbStore implements Store {
 
   deleteSession(clientId: string): void {
     const databases = this.require();
-    const clientKey = stringKey(clientId);
-    const queue = this.outgoingIndex.get(clientKey);
-    if (queue !== undefined) {
-      for (const [seq, messageId] of queue) {
-        this.write(databases.outgoing, outgoingKey(clientKey, seq), undefined);
-        this.release(messageId);
+    const client = this.clients.get(clientId);
+    if (client !== undefined) {
+      for (const [seq, slot] of client.outgoing) {
+        this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, seq), undefined);
+        this.release(slot.body);
       }
-      this.outgoingIndex.delete(clientKey);
+      for (const packetId of client.incoming) this.write(databases.incoming, pairKey(client.keyBytes, packetId), undefined);
+      this.clients.delete(clientId);
     }
-    const incoming = this.incomingIndex.get(clientKey);
-    if (incoming !== undefined) {
-      for (const packetId of incoming) this.write(databases.incoming, incomingKey(clientKey, packetId), undefined);
-      this.incomingIndex.delete(clientKey);
-    }
-    this.write(databases.sessions, clientKey, undefined);
+    this.write(databases.sessions, stringKey(clientId), undefined);
   }
 
   putOutgoing(clientId: string, record: OutgoingRecord): void {
     const databases = this.require();
-    const clientKey = stringKey(clientId);
-    let messageId = this.messageIds.get(record.message);
-    if (messageId === undefined) {
-      messageId = this.nextMessageId++;
-      this.messageIds.set(record.message, messageId);
-      this.bodies.set(messageId, { message: record.message, references: 0 });
-      this.write(databases.messages, messageId, encodeMessage(record.message));
+    let body = this.bodies.get(record.message);
+    if (body === undefined) {
+      body = { id: this.nextMessageId++, message: record.message, references: 0, write: undefined };
+      this.bodies.set(record.message, body);
+      body.write = this.write(databases.messages, body.id, encodeMessage(record.message), true);
     }
-    let queue = this.outgoingIndex.get(clientKey);
-    if (queue === undefined) {
-      queue = new Map();
-      this.outgoingIndex.set(clientKey, queue);
+    const client = this.client(clientId);
+    const slot = client.outgoing.get(record.seq);
+    const value = encodeOutgoingValue(record, body.id);
+    if (slot === undefined) {
+      // A seq absent from the index has no record on disk that an issued delete does not already cover.
+      body.references += 1;
+      const write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), value, true);
+      client.outgoing.set(record.seq, { body, write });
+      return;
     }
-    const previous = queue.get(record.seq);
-    if (previous !== messageId) {
-      this.retain(messageId);
-      queue.set(record.seq, messageId);
-      if (previous !== undefined) this.release(previous);
+    if (slot.body !== body) {
+      body.references += 1;
+      this.release(slot.body);
+      slot.body = body;
     }
-    this.write(databases.outgoing, outgoingKey(clientKey, record.seq), encodeOutgoing(record, messageId));
+    slot.write = this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, record.seq), value);
   }
 
   deleteOutgoing(clientId: string, seq: number): void {
     const databases = this.require();
-    const clientKey = stringKey(clientId);
-    const queue = this.outgoingIndex.get(clientKey);
-    const messageId = queue?.get(seq);
-    if (queue === undefined || messageId === undefined) return;
-    queue.delete(seq);
-    if (queue.size === 0) this.outgoingIndex.delete(clientKey);
-    this.write(databases.outgoing, outgoingKey(clientKey, seq), undefined);
-    this.release(messageId);
+    const client = this.clients.get(clientId);
+    const slot = client?.outgoing.get(seq);
+    if (client === undefined || slot === undefined) return;
+    client.outgoing.delete(seq);
+    this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, seq), undefined);
+    this.release(slot.body);
   }
 
   putIncomingQoS2(clientId: string, packetId: number): void {
-    const clientKey = stringKey(clientId);
-    let ids = this.incomingIndex.get(clientKey);
-    if (ids === undefined) {
-      ids = new Set();
-      this.incomingIndex.set(clientKey, ids);
-    }
-    ids.add(packetId);
-    this.write(this.require().incoming, incomingKey(clientKey, packetId), 1);
+    const client = this.client(clientId);
+    client.incoming.add(packetId);
+    this.write(this.require().incoming, pairKey(client.keyBytes, packetId), presentValue);
   }
 
   deleteIncomingQoS2(clientId: string, packetId: number): void {
-    const clientKey = stringKey(clientId);
-    const ids = this.incomingIndex.get(clientKey);
-    if (ids === undefined || !ids.delete(packetId)) return;
-    if (ids.size === 0) this.incomingIndex.delete(clientKey);
-    this.write(this.require().incoming, incomingKey(clientKey, packetId), undefined);
+    const client = this.clients.get(clientId);
+    if (client === undefined || !client.incoming.delete(packetId)) return;
+    this.write(this.require().incoming, pairKey(client.keyBytes, packetId), undefined);
   }
 
   putRetained(topic: string, message: StoredMessage | undefined): void {
@@ -309,21 +322,21 @@ export class LmdbStore implements Store {
       callback();
       return;
     }
-    if (this.pending.size > 0) this.pendingCallbacks.push(callback);
+    if (this.pendingLive > 0) this.pendingCallbacks.push(callback);
     else if (this.inFlight !== undefined) this.inFlight.callbacks.push(callback);
     else if (this.flushing !== undefined) this.flushing.push(callback);
     else callback();
   }
 
   stats(): StoreStats {
-    return { diskBytes: this.diskBytes, pendingWrites: this.pending.size + (this.inFlight?.writes.size ?? 0) };
+    return { diskBytes: this.diskBytes, pendingWrites: this.pendingLive + (this.inFlight?.writes.length ?? 0) };
   }
 
   /** Resolves once everything issued so far is committed (and, in sync mode, on disk), whatever the mode. */
   private flushed(): Promise<void> {
     return new Promise((resolve, reject) => {
       const done: DurableCallback = (error) => (error === undefined ? resolve() : reject(error));
-      if (this.pending.size > 0) {
+      if (this.pendingLive > 0) {
         this.pendingCallbacks.push(done);
         this.cancelFlushTimer();
         if (this.retryTimer === undefined) this.flush();
@@ -343,26 +356,47 @@ export class LmdbStore implements Store {
     return this.databases;
   }
 
-  private retain(messageId: number): void {
-    const body = this.bodies.get(messageId);
-    if (body !== undefined) body.references += 1;
+  private client(clientId: string): ClientEntry {
+    let client = this.clients.get(clientId);
+    if (client === undefined) {
+      const key = stringKey(clientId);
+      client = { key, keyBytes: Buffer.from(key), outgoing: new Map(), incoming: new Set() };
+      this.clients.set(clientId, client);
+    }
+    return client;
   }
 
-  private release(messageId: number): void {
-    const body = this.bodies.get(messageId);
-    if (body === undefined) return;
+  private release(body: MessageBody): void {
     body.references -= 1;
     if (body.references > 0) return;
     // Last reference gone: the body goes, and the object gets a new id if it is queued again.
-    this.bodies.delete(messageId);
-    this.messageIds.delete(body.message);
-    this.write(this.require().messages, messageId, undefined);
+    this.bodies.delete(body.message);
+    body.write = this.update(body.write, this.require().messages, () => body.id, undefined);
   }
 
-  private write(database: Database<unknown, Key>, key: Key, value: unknown): void {
-    if (this.pending.size === 0) this.pendingSince = performance.now();
-    this.pending.set(pendingKey(this.require().names.get(database) ?? '', key as string | number | [string, number]), { database, key, value });
+  /** Appends a write to the pending list; `fresh`: the key is in no committed or committing transaction. */
+  private write(database: Database<unknown, Key>, key: Key, value: unknown, fresh = false): PendingWrite {
+    if (this.pendingLive === 0) this.pendingSince = performance.now();
+    const write: PendingWrite = { database, key, value, fresh, cancelled: false, generation: this.generation };
+    this.pending.push(write);
+    this.pendingLive += 1;
     this.scheduleFlush();
+    return write;
+  }
+
+  /**
+   * Writes a new value (undefined: delete) of the key last written by `previous`: in place while
+   * `previous` is still pending, cancelling it for a delete of a fresh key; else appended.
+   */
+  private update(previous: PendingWrite | undefined, database: Database<unknown, Key>, key: () => Key, value: unknown): PendingWrite | undefined {
+    if (previous === undefined || previous.generation !== this.generation || previous.cancelled) return this.write(database, key(), value);
+    if (value === undefined && previous.fresh) {
+      previous.cancelled = true;
+      this.pendingLive -= 1;
+      return undefined;
+    }
+    previous.value = value;
+    return previous;
   }
 
   private scheduleFlush(): void {
@@ -387,10 +421,16 @@ export class LmdbStore implements Store {
     const environment = this.environment;
     if (this.inFlight !== undefined || environment === undefined) return;
     const batch: Batch = { writes: this.pending, callbacks: this.pendingCallbacks, failuresBefore: this.failures };
-    this.pending = new Map();
+    const live = this.pendingLive;
+    this.pending = [];
+    this.pendingLive = 0;
     this.pendingCallbacks = [];
-    if (batch.writes.size === 0) {
-      for (const callback of batch.callbacks) callback();
+    // Writes of the batch are no longer updated in place: lmdb-js encodes them when they are issued below.
+    this.generation += 1;
+    if (live === 0) {
+      // Nothing left to write (all cancelled): the callbacks still wait for the fsync of the last commit.
+      if (this.flushing !== undefined) this.flushing.push(...batch.callbacks);
+      else for (const callback of batch.callbacks) callback();
       return;
     }
     this.inFlight = batch;
@@ -398,7 +438,8 @@ export class LmdbStore implements Store {
     try {
       // One LMDB transaction for the whole batch; inside it lmdb-js returns no per-write promises.
       committed = environment.batch(() => {
-        for (const write of batch.writes.values()) {
+        for (const write of batch.writes) {
+          if (write.cancelled) continue;
           if (write.value === undefined) void write.database.remove(write.key);
           else void write.database.put(write.key, write.value);
         }
@@ -436,7 +477,7 @@ export class LmdbStore implements Store {
         this.flushFailed(callbacks, error);
       },
     );
-    if (this.pending.size > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
+    if (this.pendingLive > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
   }
 
   private flushFailed(callbacks: DurableCallback[], error: unknown): void {
@@ -458,7 +499,7 @@ export class LmdbStore implements Store {
       this.options.logger.info({ path: this.path }, 'store writes succeed again; accepting durable work');
     }
     for (const callback of callbacks) callback();
-    if (this.pending.size > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
+    if (this.pendingLive > 0 || this.pendingCallbacks.length > 0) this.scheduleFlush();
   }
 
   private async failed(batch: Batch, error: unknown): Promise<void> {
@@ -467,10 +508,11 @@ export class LmdbStore implements Store {
     this.failures += 1;
     const cause = await commitCause(error);
     this.inFlight = undefined;
-    // Keep the failed writes, under any newer write of the same key, so the disk catches up once writes succeed.
-    const merged = new Map(batch.writes);
-    for (const [key, write] of this.pending) merged.set(key, write);
-    this.pending = merged;
+    // Keep the failed writes, before the newer ones (order decides), so the disk catches up once writes succeed.
+    // Their generation is past: they are never updated in place or cancelled, so a later delete is always written.
+    const failedWrites = batch.writes.filter((write) => !write.cancelled);
+    this.pending = [...failedWrites, ...this.pending];
+    this.pendingLive += failedWrites.length;
     const failure = new StoreError(this.path, 'write failed', cause);
     this.lastError = failure;
     if (this.isWritable) {
@@ -524,60 +566,49 @@ export class LmdbStore implements Store {
       state.sessions.push(session);
     }
 
+    const bodies = new Map<number, MessageBody>();
     for (const { key, value } of databases.messages.getRange()) {
-      const messageId = key as number;
-      const message = decodeMessage(value as EncodedMessage);
-      this.bodies.set(messageId, { message, references: 0 });
-      this.messageIds.set(message, messageId);
-      this.nextMessageId = Math.max(this.nextMessageId, messageId + 1);
+      const id = key as number;
+      bodies.set(id, { id, message: decodeMessage(value as EncodedMessage), references: 0, write: undefined });
+      this.nextMessageId = Math.max(this.nextMessageId, id + 1);
     }
 
     // Key order is (client, seq): each client's queue comes back sorted.
     for (const { key, value } of databases.outgoing.getRange()) {
-      const [clientKey, seq] = key as [string, number];
+      const { clientKey, value: seq } = decodePairKey(key as Buffer);
       const clientId = clients.get(clientKey);
-      const encoded = value as EncodedOutgoing;
+      const encoded = value as Buffer;
       if (clientId === undefined) {
         // No session (expired or deleted): the record goes with it.
-        this.write(databases.outgoing, key, undefined);
+        this.write(databases.outgoing, Buffer.from(key as Buffer), undefined);
         continue;
       }
-      const body = this.bodies.get(encoded.m);
-      if (body === undefined) throw new StoreError(this.path, `outgoing record ${seq} of ${clientId} refers to missing message ${encoded.m} (corrupt)`);
+      const messageId = outgoingMessageId(encoded);
+      const body = bodies.get(messageId);
+      if (body === undefined) throw new StoreError(this.path, `outgoing record ${seq} of ${clientId} refers to missing message ${messageId} (corrupt)`);
       body.references += 1;
-      let queue = this.outgoingIndex.get(clientKey);
-      if (queue === undefined) {
-        queue = new Map();
-        this.outgoingIndex.set(clientKey, queue);
-      }
-      queue.set(seq, encoded.m);
+      // Recovered message objects are registered again, so re-queuing one does not duplicate its body.
+      this.bodies.set(body.message, body);
+      this.client(clientId).outgoing.set(seq, { body, write: undefined });
       let records = state.outgoing.get(clientId);
       if (records === undefined) {
         records = [];
         state.outgoing.set(clientId, records);
       }
-      records.push(decodeOutgoing(seq, encoded, body.message));
+      records.push(decodeOutgoingValue(seq, encoded, body.message));
     }
-    for (const [messageId, body] of this.bodies) {
-      if (body.references > 0) continue;
-      this.bodies.delete(messageId);
-      this.messageIds.delete(body.message);
-      this.write(databases.messages, messageId, undefined);
+    for (const body of bodies.values()) {
+      if (body.references === 0) this.write(databases.messages, body.id, undefined);
     }
 
     for (const { key } of databases.incoming.getRange()) {
-      const [clientKey, packetId] = key as [string, number];
+      const { clientKey, value: packetId } = decodePairKey(key as Buffer);
       const clientId = clients.get(clientKey);
       if (clientId === undefined) {
-        this.write(databases.incoming, key, undefined);
+        this.write(databases.incoming, Buffer.from(key as Buffer), undefined);
         continue;
       }
-      let ids = this.incomingIndex.get(clientKey);
-      if (ids === undefined) {
-        ids = new Set();
-        this.incomingIndex.set(clientKey, ids);
-      }
-      ids.add(packetId);
+      this.client(clientId).incoming.add(packetId);
       let list = state.incomingQoS2.get(clientId);
       if (list === undefined) {
         list = [];

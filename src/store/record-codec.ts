@@ -1,9 +1,9 @@
-// How records are laid out as values (lmdb's msgpack encoding keeps Buffers as
-// binary). Field names are short because they are written for every record;
-// undefined fields are left out so a record reads back exactly as written.
+// How records other than outgoing ones (binary-records.ts) are laid out as
+// values (lmdb's msgpack encoding keeps Buffers as binary). Field names are
+// short because they are written for every record; undefined fields are left out so a record reads back exactly as written.
 
 import type { Properties, QoS, WillMessage } from '../protocol/packets.js';
-import type { DelayedWillRecord, OutgoingRecord, SessionRecord, StoredMessage, SubscriptionRecord } from './store.js';
+import type { DelayedWillRecord, SessionRecord, StoredMessage, SubscriptionRecord } from './store.js';
 
 export interface EncodedMessage {
   t: string;
@@ -15,18 +15,6 @@ export interface EncodedMessage {
   x?: number;
   f?: string;
 }
-
-/** An outgoing record on disk: the message is a reference to a shared body. */
-export interface EncodedOutgoing {
-  m: number;
-  q: QoS;
-  r: boolean;
-  s: 0 | 1 | 2;
-  k?: number;
-  i?: number[];
-}
-
-const states: OutgoingRecord['state'][] = ['queued', 'sent', 'released'];
 
 function asBuffer(bytes: Uint8Array): Buffer {
   // Copy: a decoded value may be a view into a buffer the database reuses.
@@ -66,22 +54,6 @@ export function decodeMessage(encoded: EncodedMessage): StoredMessage {
   if (encoded.x !== undefined) message.expiresAt = encoded.x;
   if (encoded.f !== undefined) message.publisherId = encoded.f;
   return message;
-}
-
-export function encodeOutgoing(record: OutgoingRecord, messageId: number): EncodedOutgoing {
-  const encoded: EncodedOutgoing = { m: messageId, q: record.qos, r: record.retain, s: states.indexOf(record.state) as 0 | 1 | 2 };
-  if (record.packetId !== undefined) encoded.k = record.packetId;
-  if (record.subscriptionIdentifiers !== undefined) encoded.i = record.subscriptionIdentifiers;
-  return encoded;
-}
-
-export function decodeOutgoing(seq: number, encoded: EncodedOutgoing, message: StoredMessage): OutgoingRecord {
-  const state = states[encoded.s];
-  if (state === undefined) throw new Error(`outgoing record ${seq} has an unknown state ${String(encoded.s)}`);
-  const record: OutgoingRecord = { seq, message, qos: encoded.q, retain: encoded.r, state };
-  if (encoded.k !== undefined) record.packetId = encoded.k;
-  if (encoded.i !== undefined) record.subscriptionIdentifiers = encoded.i;
-  return record;
 }
 
 export function encodeSession(record: SessionRecord): SessionRecord {

@@ -15,18 +15,3 @@ export function stringKey(value: string): string {
   if (Buffer.byteLength(value) <= longestPlainKeyBytes) return `p${value}`;
   return `h${createHash('sha256').update(value).digest('hex')}`;
 }
-
-/** Key of an outgoing record: (client, seq) so a range scan returns a session's queue in order. */
-export function outgoingKey(clientKey: string, seq: number): [string, number] {
-  return [clientKey, seq];
-}
-
-/** Key of an incoming QoS 2 packet id awaiting PUBREL. */
-export function incomingKey(clientKey: string, packetId: number): [string, number] {
-  return [clientKey, packetId];
-}
-
-/** A string form of a database key, for coalescing pending writes to the same key. */
-export function pendingKey(database: string, key: string | number | [string, number]): string {
-  return Array.isArray(key) ? `${database}\u0001${key[0]}\u0000${key[1]}` : `${database}\u0001${String(key)}`;
-}

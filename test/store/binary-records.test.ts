@@ -1,0 +1,95 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { createSilentLogger } from '../../src/log/logger.js';
+import { decodeOutgoingValue, decodePairKey, encodeOutgoingValue, outgoingMessageId, pairKey } from '../../src/store/binary-records.js';
+import { LmdbStore } from '../../src/store/lmdb-store.js';
+import type { OutgoingRecord } from '../../src/store/store.js';
+import { durable, message, outgoing, session, temporaryDirectory } from './store-contract.js';
+
+describe('binary records', () => {
+  test('a pair key gives back its client key and number, including numbers above 2^32', () => {
+    for (const [clientKey, value] of [
+      ['pclient', 0],
+      ['pé€𝄞', 65535],
+      ['p', 2 ** 40 + 7],
+      ['h' + 'a'.repeat(64), Number.MAX_SAFE_INTEGER],
+    ] as const) {
+      assert.deepEqual(decodePairKey(pairKey(Buffer.from(clientKey), value)), { clientKey, value });
+    }
+  });
+
+  test('pair keys of one client sort by number, and a client key that extends another does not interleave', () => {
+    const seqs = [0, 1, 255, 256, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 45];
+    const keys = [...seqs.map((seq) => pairKey(Buffer.from('pa'), seq)), ...seqs.map((seq) => pairKey(Buffer.from('pab'), seq))];
+    const sorted = [...keys].sort(Buffer.compare).map((key) => decodePairKey(key));
+    assert.deepEqual(sorted, [...seqs.map((value) => ({ clientKey: 'pa', value })), ...seqs.map((value) => ({ clientKey: 'pab', value }))]);
+  });
+
+  test('an outgoing record reads back as written, in every state', () => {
+    const stored = message('t', 'x');
+    const records: OutgoingRecord[] = [
+      outgoing(1, stored, { qos: 0, retain: false, state: 'queued' }),
+      outgoing(2, stored, { qos: 1, retain: true, state: 'sent', packetId: 65535 }),
+      outgoing(3, stored, { qos: 2, retain: false, state: 'released', packetId: 1, subscriptionIdentifiers: [1, 268435455] }),
+    ];
+    for (const record of records) {
+      const value = encodeOutgoingValue(record, 2 ** 40 + 3);
+      assert.equal(outgoingMessageId(value), 2 ** 40 + 3);
+      assert.deepEqual(decodeOutgoingValue(record.seq, value, stored), record);
+    }
+  });
+
+  test('a malformed outgoing value is refused', () => {
+    assert.throws(() => outgoingMessageId(Buffer.from([1, 2, 3])), /malformed/);
+    const value = encodeOutgoingValue(outgoing(1, message('t', 'x')), 1);
+    value[1] = 3 << 3;
+    assert.throws(() => decodeOutgoingValue(1, value, message('t', 'x')), /unknown state/);
+  });
+});
+
+describe('lmdb store coalescing', () => {
+  test('a record put and deleted before the next commit writes nothing, body included', async () => {
+    const dir = await temporaryDirectory();
+    const store = new LmdbStore({ dir, mode: 'sync', asyncFlushMs: 10, logger: createSilentLogger() });
+    try {
+      await store.open();
+      store.putSession(session('c'));
+      await durable(store);
+      store.putOutgoing('c', outgoing(1, message('t', 'x')));
+      store.putOutgoing('c', outgoing(1, message('t', 'x'), { state: 'sent', packetId: 1 }));
+      assert.equal(store.stats().pendingWrites, 2);
+      store.deleteOutgoing('c', 1);
+      assert.equal(store.stats().pendingWrites, 0);
+      await durable(store);
+    } finally {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a seq deleted on disk, put again and deleted again stays deleted after reopening', async () => {
+    const dir = await temporaryDirectory();
+    const options = { dir, mode: 'sync' as const, asyncFlushMs: 10, logger: createSilentLogger() };
+    try {
+      const store = new LmdbStore(options);
+      await store.open();
+      store.putSession(session('c'));
+      const stored = message('t', 'x');
+      store.putOutgoing('c', outgoing(1, stored));
+      await durable(store);
+      // The delete is pending when the same seq comes back: the second delete must still reach the disk.
+      store.deleteOutgoing('c', 1);
+      store.putOutgoing('c', outgoing(1, stored));
+      store.deleteOutgoing('c', 1);
+      await durable(store);
+      await store.close();
+      const reopened = new LmdbStore(options);
+      const state = await reopened.open();
+      await reopened.close();
+      assert.equal(state.outgoing.get('c'), undefined);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
