@@ -121,7 +121,8 @@ export class Broker implements BrokerContext {
     this.router = new Router({ index, resolve: (clientId) => this.sessions.get(clientId) });
     this.sys = new SysPublisher(
       config.mqtt.sysInterval,
-      () => ({ ...this.stats(), version: brokerVersion }),
+      // In multi-process mode $SYS shows cluster totals.
+      () => ({ ...(this.cluster?.clusterStats(this.stats()) ?? this.stats()), version: brokerVersion }),
       (message) => {
         this.publish(message, undefined);
       },

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { cleanEnvironment, runPetrel } from '../cli/petrel-process.js';
-import { closeClient, connectClient } from '../helpers/mqtt-client.js';
+import { closeClient, connectClient, connectCollecting, delay } from '../helpers/mqtt-client.js';
 import { startCluster } from './cluster-process.js';
 
 describe('petrel start --workers', () => {
@@ -23,6 +23,30 @@ describe('petrel start --workers', () => {
       assert.match(result.stderr, /a worker failed to start/);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+
+  test('$SYS shows cluster totals, whichever worker the watcher is on', async () => {
+    const cluster = await startCluster({ workers: 2, env: { PETREL_MQTT__SYS_INTERVAL: '1' } });
+    const clients = [];
+    try {
+      for (let index = 0; index < 4; index++) {
+        const clientId = `counted-${index}`;
+        clients.push(await connectClient(cluster.url, { clientId }));
+        await cluster.workerOf(clientId);
+      }
+      assert.ok(new Set(cluster.logs.filter((line) => line.msg === 'client connected').map((line) => line.worker)).size === 2, 'clients on one worker only');
+      await delay(2200); // every worker reported its clients, and every worker published $SYS since
+      for (let index = 0; index < 2; index++) {
+        const watcher = await connectCollecting(cluster.url, { clientId: `sys-watcher-${index}` });
+        clients.push(watcher.client);
+        await watcher.client.subscribeAsync('$SYS/broker/clients/connected', { qos: 0 });
+        const [message] = await watcher.inbox.wait(1);
+        assert.ok(Number(message!.payload) >= 4, `worker ${await cluster.workerOf(`sys-watcher-${index}`)} reported ${message!.payload} clients`);
+      }
+    } finally {
+      await Promise.all(clients.map((client) => closeClient(client)));
+      assert.equal(await cluster.stop(), 0);
     }
   });
 

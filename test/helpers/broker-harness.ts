@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import { Broker, type BrokerOptions } from '../../src/broker/broker.js';
 import { defaultConfig, type PetrelConfig } from '../../src/config/schema.js';
+import { startClusterBroker, testWorkers } from '../cluster/cluster-broker.js';
 
 export interface StartedBroker {
   broker: Broker;
@@ -46,8 +47,24 @@ export async function startBroker(overrides: ConfigOverrides = {}, options: Brok
     log: { level: 'silent' },
   };
   const config = defaultConfig(merge(base, overrides as PlainObject));
+  const workers = testWorkers();
+  // PETREL_TEST_WORKERS=N: the same configuration as `petrel start --workers N` in a child process.
+  // Hooks and other in-process options cannot cross a process boundary: those brokers stay in-process.
+  if (workers !== undefined && Object.keys(options).length === 0) {
+    const cluster = await startClusterBroker(config, workers);
+    return { broker: inProcessOnly(), port: cluster.port, url: `mqtt://127.0.0.1:${cluster.port}`, config, stop: () => cluster.stop() };
+  }
   const broker = new Broker(config, options);
   await broker.start();
   const port = broker.addresses[0]!.port;
   return { broker, port, url: `mqtt://127.0.0.1:${port}`, config, stop: () => broker.stop() };
+}
+
+/** Stands in for the Broker object of a broker running in child processes: any use fails clearly. */
+function inProcessOnly(): Broker {
+  return new Proxy({} as Broker, {
+    get(_target, property) {
+      throw new Error(`broker.${String(property)}: this test inspects the in-process broker, which PETREL_TEST_WORKERS replaces by a child process`);
+    },
+  });
 }
