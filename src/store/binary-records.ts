@@ -1,5 +1,5 @@
 // Fixed binary layouts for the records written for every message (outgoing
-// records and their keys), laid out by hand: msgpack and the tuple key encoding
+// records, their keys and message bodies), laid out by hand: msgpack and the tuple key encoding
 // cost more CPU per message than the commit itself on the durable publish path.
 //
 // Key of a (client, number) pair: the client key's UTF-8 bytes, a 0 byte, then
@@ -15,7 +15,11 @@
 //   4  f64  message id
 //   12 u16  number of subscription identifiers, then one u32 each
 
+import { ByteReader } from '../protocol/byte-reader.js';
+import { variableIntegerSize } from '../protocol/byte-writer.js';
 import type { QoS } from '../protocol/packets.js';
+import { readProperties, WILL_CONTEXT, writeProperties } from '../protocol/properties.js';
+import { encodedPropertiesSize } from '../protocol/property-writer.js';
 import type { OutgoingRecord, StoredMessage } from './store.js';
 
 const pairTailBytes = 9;
@@ -87,4 +91,68 @@ export function decodeOutgoingValue(seq: number, value: Uint8Array, message: Sto
     record.subscriptionIdentifiers = identifiers;
   }
   return record;
+}
+
+// Message body value (little-endian):
+//   0  u8   layout version (1)
+//   1  u8   qos (bits 0-1) | retain (bit 2) | has expiresAt (bit 3) | has publisher (bit 4)
+//   2  f64  receivedAt
+//   10 f64  expiresAt (0 when none)
+//   18 u32  topic bytes, 22 u32 publisher bytes, 26 u32 property block bytes
+//   30 topic, publisher, properties (MQTT's own encoding: length then properties), payload to the end
+// Properties are read back in the will context: it accepts every property a stored message can
+// hold (publish properties without topic alias and subscription identifier) and a will's delay.
+
+const bodyLayout = 1;
+const bodyHeaderBytes = 30;
+const propertyReader = new ByteReader();
+
+export function encodeBodyValue(message: StoredMessage): Buffer {
+  const topicBytes = Buffer.byteLength(message.topic);
+  const publisherBytes = message.publisherId === undefined ? 0 : Buffer.byteLength(message.publisherId);
+  const propertyBytes = message.properties === undefined ? 0 : encodedPropertiesSize(message.properties);
+  const propertyBlockBytes = message.properties === undefined ? 0 : variableIntegerSize(propertyBytes) + propertyBytes;
+  const value = Buffer.allocUnsafe(bodyHeaderBytes + topicBytes + publisherBytes + propertyBlockBytes + message.payload.length);
+  value[0] = bodyLayout;
+  value[1] = message.qos | (message.retain ? 4 : 0) | (message.expiresAt === undefined ? 0 : 8) | (message.publisherId === undefined ? 0 : 16);
+  value.writeDoubleLE(message.receivedAt, 2);
+  value.writeDoubleLE(message.expiresAt ?? 0, 10);
+  value.writeUInt32LE(topicBytes, 18);
+  value.writeUInt32LE(publisherBytes, 22);
+  value.writeUInt32LE(propertyBlockBytes, 26);
+  let position = bodyHeaderBytes + value.write(message.topic, bodyHeaderBytes, topicBytes, 'utf8');
+  if (message.publisherId !== undefined) position += value.write(message.publisherId, position, publisherBytes, 'utf8');
+  if (message.properties !== undefined) position = writeProperties(value, position, message.properties, propertyBytes);
+  message.payload.copy(value, position);
+  return value;
+}
+
+export function decodeBodyValue(stored: Uint8Array): StoredMessage {
+  // A private copy: the payload and the properties' binary values are slices of it.
+  const value = Buffer.from(stored);
+  if (value.length < bodyHeaderBytes || value[0] !== bodyLayout) throw new Error('malformed message body');
+  const flags = value[1]!;
+  const topicBytes = value.readUInt32LE(18);
+  const publisherBytes = value.readUInt32LE(22);
+  const propertyBlockBytes = value.readUInt32LE(26);
+  const topicEnd = bodyHeaderBytes + topicBytes;
+  const publisherEnd = topicEnd + publisherBytes;
+  const propertiesEnd = publisherEnd + propertyBlockBytes;
+  if (propertiesEnd > value.length) throw new Error('malformed message body: lengths exceed the record');
+  const message: StoredMessage = {
+    topic: value.toString('utf8', bodyHeaderBytes, topicEnd),
+    payload: value.subarray(propertiesEnd),
+    qos: (flags & 3) as QoS,
+    retain: (flags & 4) !== 0,
+    receivedAt: value.readDoubleLE(2),
+  };
+  if ((flags & 8) !== 0) message.expiresAt = value.readDoubleLE(10);
+  if ((flags & 16) !== 0) message.publisherId = value.toString('utf8', topicEnd, publisherEnd);
+  if (propertyBlockBytes > 0) {
+    propertyReader.reset(value, publisherEnd, propertiesEnd, 'publish');
+    const properties = readProperties(propertyReader, WILL_CONTEXT);
+    propertyReader.release();
+    if (properties !== undefined) message.properties = properties;
+  }
+  return message;
 }

@@ -24,7 +24,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log/logger.js';
-import { decodeOutgoingValue, decodePairKey, encodeOutgoingValue, outgoingMessageId, pairKey } from './binary-records.js';
+import { decodeBodyValue, decodeOutgoingValue, decodePairKey, encodeBodyValue, encodeOutgoingValue, outgoingMessageId, pairKey } from './binary-records.js';
 import {
   decodeDelayedWill,
   decodeMessage,
@@ -175,15 +175,16 @@ export class LmdbStore implements Store {
     try {
       this.environment = open<unknown, Key>({ path: this.path, noSubdir: true, maxDbs: 8 });
       const environment = this.environment;
-      const database = (name: string, binary = false): Database<unknown, Key> => {
-        // Binary databases take Buffers as keys and values (binary-records.ts), with no msgpack or tuple encoding.
-        return environment.openDB<unknown, Key>(name, binary ? { keyEncoding: 'binary', encoding: 'binary' } : {});
+      const database = (name: string, binary?: 'values' | 'keys and values'): Database<unknown, Key> => {
+        // Binary keys and values are Buffers laid out by binary-records.ts, with no tuple or msgpack encoding.
+        const options = binary === undefined ? {} : binary === 'values' ? { encoding: 'binary' as const } : { keyEncoding: 'binary' as const, encoding: 'binary' as const };
+        return environment.openDB<unknown, Key>(name, options);
       };
       this.databases = {
         sessions: database('sessions'),
-        messages: database('messages'),
-        outgoing: database('outgoing', true),
-        incoming: database('incoming', true),
+        messages: database('messages', 'values'),
+        outgoing: database('outgoing', 'keys and values'),
+        incoming: database('incoming', 'keys and values'),
         retained: database('retained'),
         wills: database('wills'),
       };
@@ -259,7 +260,7 @@ export class LmdbStore implements Store {
     if (body === undefined) {
       body = { id: this.nextMessageId++, message: record.message, references: 0, write: undefined };
       this.bodies.set(record.message, body);
-      body.write = this.write(databases.messages, body.id, encodeMessage(record.message), true);
+      body.write = this.write(databases.messages, body.id, encodeBodyValue(record.message), true);
     }
     const client = this.client(clientId);
     const slot = client.outgoing.get(record.seq);
@@ -569,7 +570,7 @@ export class LmdbStore implements Store {
     const bodies = new Map<number, MessageBody>();
     for (const { key, value } of databases.messages.getRange()) {
       const id = key as number;
-      bodies.set(id, { id, message: decodeMessage(value as EncodedMessage), references: 0, write: undefined });
+      bodies.set(id, { id, message: decodeBodyValue(value as Buffer), references: 0, write: undefined });
       this.nextMessageId = Math.max(this.nextMessageId, id + 1);
     }
 

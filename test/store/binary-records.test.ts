@@ -2,7 +2,15 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { createSilentLogger } from '../../src/log/logger.js';
-import { decodeOutgoingValue, decodePairKey, encodeOutgoingValue, outgoingMessageId, pairKey } from '../../src/store/binary-records.js';
+import {
+  decodeBodyValue,
+  decodeOutgoingValue,
+  decodePairKey,
+  encodeBodyValue,
+  encodeOutgoingValue,
+  outgoingMessageId,
+  pairKey,
+} from '../../src/store/binary-records.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import type { OutgoingRecord } from '../../src/store/store.js';
 import { durable, message, outgoing, session, temporaryDirectory } from './store-contract.js';
@@ -38,6 +46,36 @@ describe('binary records', () => {
       assert.equal(outgoingMessageId(value), 2 ** 40 + 3);
       assert.deepEqual(decodeOutgoingValue(record.seq, value, stored), record);
     }
+  });
+
+  test('a message body reads back as written, with and without its optional fields', () => {
+    const bare = message('a/b', '');
+    const full = message('ü/𝄞', 'payload bytes', {
+      qos: 2,
+      retain: true,
+      expiresAt: 1_700_000_123_456,
+      publisherId: 'publisher-é',
+      properties: {
+        payloadFormatIndicator: 1,
+        messageExpiryInterval: 60,
+        contentType: 'text/plain',
+        responseTopic: 'reply/to',
+        correlationData: Buffer.from([0, 1, 2, 255]),
+        userProperties: [
+          ['k', 'v'],
+          ['k', 'second'],
+        ],
+        willDelayInterval: 5,
+      },
+    });
+    for (const stored of [bare, full]) assert.deepEqual(decodeBodyValue(encodeBodyValue(stored)), stored);
+  });
+
+  test('a malformed message body is refused', () => {
+    const value = encodeBodyValue(message('t', 'x'));
+    value.writeUInt32LE(1000, 18);
+    assert.throws(() => decodeBodyValue(value), /exceed/);
+    assert.throws(() => decodeBodyValue(Buffer.from([2])), /malformed/);
   });
 
   test('a malformed outgoing value is refused', () => {
