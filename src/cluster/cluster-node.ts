@@ -267,7 +267,9 @@ export class ClusterNode implements BrokerCluster {
 
   reroute(message: RoutedMessage, group: string, filter: string): boolean {
     const clusterGroup = this.routes.group(group, filter);
-    return clusterGroup !== undefined && this.deliverToGroup(clusterGroup, message, [this.self]);
+    // Never back to this worker (its only candidate is the member that left: the message then
+    // stays with it, in order). Other workers' members, online or not, may take it, in one round.
+    return clusterGroup !== undefined && this.deliverToGroup(clusterGroup, message, [this.self], true);
   }
 
   /**
