@@ -16,6 +16,7 @@ import type { RoutedMessage } from '../router/routed-message.js';
 import type { Session } from '../session/session.js';
 import type { PublishWriteOptions, SessionLink } from '../session/session-link.js';
 import { dispatchPacket } from './dispatch.js';
+import { keepaliveWheel, type KeepaliveSubject } from './keepalive-wheel.js';
 import { OutboundAliases } from './topic-aliases.js';
 
 export interface ConnectionMeta {
@@ -32,7 +33,7 @@ export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-export class Connection implements SessionLink {
+export class Connection implements SessionLink, KeepaliveSubject {
   readonly broker: BrokerContext;
   readonly socket: Duplex;
   readonly decoder: PacketDecoder;
@@ -49,7 +50,7 @@ export class Connection implements SessionLink {
   sendWindow: number;
   /** The client's Maximum Packet Size (5.0). */
   clientMaximumPacketSize = Number.POSITIVE_INFINITY;
-  readonly inboundAliases = new Map<number, string>();
+  private inboundAliasMap: Map<number, string> | undefined;
   outboundAliases: OutboundAliases | undefined;
   /** Inbound QoS 1 publishes whose PUBACK is not sent yet (Receive Maximum accounting). */
   pendingAcks = 0;
@@ -64,7 +65,10 @@ export class Connection implements SessionLink {
   private busy = false;
   private backlog: Packet[] = [];
   private connectTimer: NodeJS.Timeout | undefined;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Keep-alive state read by the shared wheel (no timer per connection). */
+  keepaliveLimitMs = 0;
+  lastPacketAt = 0;
+  keepaliveSlot = -1;
   private expiryTimer: NodeJS.Timeout | undefined;
   private corked = false;
   private closeReason: { reasonCode?: number; error?: Error } = {};
@@ -104,6 +108,11 @@ export class Connection implements SessionLink {
     return this.client.clientId;
   }
 
+  /** 5.0 topic aliases the client set; created on first use (most clients never set one). */
+  get inboundAliases(): Map<number, string> {
+    return (this.inboundAliasMap ??= new Map());
+  }
+
   /**
    * A connection-level log line with the fields the README promises: clientId, remoteAddress
    * and reasonCode (undefined when there is none, e.g. a dropped socket). Nothing is built when
@@ -136,7 +145,7 @@ export class Connection implements SessionLink {
     }
     // [MQTT-3.1.2-24] only a complete control packet is a sign of life (one refresh per chunk,
     // not per packet; a packet trickling in byte by byte does not keep the connection open).
-    if (this.packetsReceived !== before) this.keepaliveTimer?.refresh();
+    if (this.packetsReceived !== before) this.lastPacketAt = Date.now();
   }
 
   private onPacket(packet: Packet): void {
@@ -229,7 +238,7 @@ export class Connection implements SessionLink {
   private onClose(): void {
     this.state = 'closed';
     clearTimeout(this.connectTimer);
-    clearTimeout(this.keepaliveTimer);
+    keepaliveWheel.unwatch(this);
     clearTimeout(this.expiryTimer);
     this.backlog = [];
     if (this.dropped !== undefined) {
@@ -253,11 +262,12 @@ export class Connection implements SessionLink {
     this.connectTimer = undefined;
     this.keepalive = keepalive;
     if (keepalive > 0) {
-      this.keepaliveTimer = setTimeout(() => this.onKeepaliveExpired(), keepalive * 1500);
+      this.keepaliveLimitMs = keepalive * 1500;
+      keepaliveWheel.watch(this);
     }
   }
 
-  private onKeepaliveExpired(): void {
+  onKeepaliveExpired(): void {
     this.log('debug', 'keepalive expired', ReasonCode.KeepAliveTimeout, { keepalive: this.keepalive });
     this.disconnect(ReasonCode.KeepAliveTimeout, new Error('keepalive timeout'));
   }
