@@ -30,9 +30,11 @@ export class Session implements DeliveryTarget {
   protocolVersion: ProtocolVersion;
   /** Seconds; 0 = ends with the connection; NEVER_EXPIRES = never. */
   expiryInterval: number;
-  readonly subscriptions = new Map<string, SubscriptionRecord>();
-  /** Incoming QoS 2 packet ids received (and routed) but not yet released by PUBREL. */
-  readonly incomingQoS2 = new Set<number>();
+  // The collections below are created on first use: an idle client (no subscription, nothing
+  // in flight) does not pay ~150 bytes for each empty Map or Set.
+  private subscriptionMap: Map<string, SubscriptionRecord> | undefined;
+  private incomingQoS2Set: Set<number> | undefined;
+  private inflightMap: Map<number, OutgoingEntry> | undefined;
   link: SessionLink | undefined;
   disconnectedAt: number | undefined;
   expiryTimer: LongTimer | undefined;
@@ -40,8 +42,6 @@ export class Session implements DeliveryTarget {
   delayedWill: { will: WillMessage; timer: LongTimer } | undefined;
 
   private readonly context: SessionContext;
-  /** Sent and awaiting PUBACK / PUBREC / PUBCOMP, in send order. */
-  private readonly inflight = new Map<number, OutgoingEntry>();
   private queue: OutgoingEntry[] = [];
   private queueHead = 0;
   private nextSeq = 1;
@@ -56,6 +56,20 @@ export class Session implements DeliveryTarget {
     this.expiryInterval = expiryInterval;
   }
 
+  get subscriptions(): Map<string, SubscriptionRecord> {
+    return (this.subscriptionMap ??= new Map());
+  }
+
+  /** Incoming QoS 2 packet ids received (and routed) but not yet released by PUBREL. */
+  get incomingQoS2(): Set<number> {
+    return (this.incomingQoS2Set ??= new Set());
+  }
+
+  /** Sent and awaiting PUBACK / PUBREC / PUBCOMP, in send order. */
+  private get inflight(): Map<number, OutgoingEntry> {
+    return (this.inflightMap ??= new Map());
+  }
+
   get persistent(): boolean {
     return this.expiryInterval > 0;
   }
@@ -65,7 +79,7 @@ export class Session implements DeliveryTarget {
   }
 
   get inflightCount(): number {
-    return this.inflight.size;
+    return this.inflightMap?.size ?? 0;
   }
 
   isOnline(): boolean {
