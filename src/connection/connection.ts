@@ -348,6 +348,10 @@ export class Connection implements SessionLink, KeepaliveSubject {
       }
       if (newAlias !== undefined) aliases!.assign(message.stored.topic, newAlias);
       header = encoder.header(headerOptions);
+    } else if (options.qos === 0 && encoder.payload.length <= SMALL_PAYLOAD) {
+      this.writeBuffer(message.v4Qos0Packet(options.retain));
+      this.broker.counters.messagesSent++;
+      return true;
     } else {
       header = encoder.header({ qos: options.qos, retain: options.retain, dup: options.dup, packetId: options.packetId });
     }

@@ -8,6 +8,8 @@ import type { StoredMessage } from '../store/store.js';
 export class RoutedMessage {
   readonly stored: StoredMessage;
   private encoders: Array<PublishEncoder | undefined> = [];
+  /** Whole 3.1.1 QoS 0 packets, indexed by the retain flag (0/1). */
+  private v4Qos0Packets: Array<Buffer | undefined> | undefined;
 
   constructor(stored: StoredMessage) {
     this.stored = stored;
@@ -23,6 +25,23 @@ export class RoutedMessage {
       this.encoders[slot] = encoder;
     }
     return encoder;
+  }
+
+  /**
+   * The complete QoS 0 PUBLISH (header and payload) for 3.1.1 subscribers: the same bytes for
+   * every one of them, so a fan-out builds it once. Shared: callers must not modify it.
+   */
+  v4Qos0Packet(retain: boolean): Buffer {
+    const packets = (this.v4Qos0Packets ??= []);
+    const slot = retain ? 1 : 0;
+    let packet = packets[slot];
+    if (packet === undefined) {
+      const encoder = this.encoder(4);
+      const header = encoder.header({ qos: 0, retain });
+      packet = Buffer.concat([header, encoder.payload], header.length + encoder.payload.length);
+      packets[slot] = packet;
+    }
+    return packet;
   }
 
   isExpired(now: number): boolean {
