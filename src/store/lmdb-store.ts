@@ -93,10 +93,6 @@ interface OutgoingSlot {
   body: MessageBody;
   /** The last write of the record, while it may still be pending. */
   write: PendingWrite | undefined;
-  /** The last value issued for the key is a QoS 1 record in state 'queued'. */
-  queuedQoS1: boolean;
-  /** The 'sent' value of a QoS 1 record not written per message (see putOutgoing); written at close. */
-  deferred: Buffer | undefined;
 }
 
 /** What the store keeps in memory per client with records: looked up by client id, whose hash the string caches. */
@@ -222,7 +218,6 @@ export class LmdbStore implements Store {
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
     }
-    this.writeDeferred();
     try {
       await this.flushed();
     } catch (error) {
@@ -270,21 +265,11 @@ export class LmdbStore implements Store {
     const client = this.client(clientId);
     const slot = client.outgoing.get(record.seq);
     const value = encodeOutgoingValue(record, body.id);
-    const queuedQoS1 = record.qos === 1 && record.state === 'queued';
     if (slot === undefined) {
       // A seq absent from the index has no record on disk that an issued delete does not already cover.
       body.references += 1;
       const write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), value, true);
-      client.outgoing.set(record.seq, { body, write, queuedQoS1, deferred: undefined });
-      return;
-    }
-    if (slot.body === body && slot.queuedQoS1 && record.qos === 1 && record.state === 'sent' && !this.isPending(slot.write)) {
-      // A QoS 1 record going from queued to sent is not rewritten on disk (one write per message
-      // saved): after a crash it comes back 'queued' and is sent again under a new packet id with
-      // DUP 0. A QoS 1 receiver treats every PUBLISH as new whatever its id and DUP [MQTT-4.3.2-5],
-      // so at-least-once holds; only the id of a re-send after a crash differs [MQTT-4.4.0-1].
-      // A clean close writes the deferred state, so a restart re-sends with the original ids.
-      slot.deferred = value;
+      client.outgoing.set(record.seq, { body, write });
       return;
     }
     if (slot.body !== body) {
@@ -292,8 +277,6 @@ export class LmdbStore implements Store {
       this.release(slot.body);
       slot.body = body;
     }
-    slot.queuedQoS1 = queuedQoS1;
-    slot.deferred = undefined;
     slot.write = this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, record.seq), value);
   }
 
@@ -372,23 +355,6 @@ export class LmdbStore implements Store {
   private require(): Databases {
     if (this.databases === undefined) throw new Error('store is not open');
     return this.databases;
-  }
-
-  private isPending(write: PendingWrite | undefined): boolean {
-    return write !== undefined && write.generation === this.generation && !write.cancelled;
-  }
-
-  /** Writes the 'sent' states of QoS 1 records that putOutgoing deferred. */
-  private writeDeferred(): void {
-    const databases = this.require();
-    for (const client of this.clients.values()) {
-      for (const [seq, slot] of client.outgoing) {
-        if (slot.deferred === undefined) continue;
-        slot.write = this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, seq), slot.deferred);
-        slot.deferred = undefined;
-        slot.queuedQoS1 = false;
-      }
-    }
   }
 
   private client(clientId: string): ClientEntry {
@@ -624,15 +590,13 @@ export class LmdbStore implements Store {
       body.references += 1;
       // Recovered message objects are registered again, so re-queuing one does not duplicate its body.
       this.bodies.set(body.message, body);
-      const record = decodeOutgoingValue(seq, encoded, body.message);
-      const queuedQoS1 = record.qos === 1 && record.state === 'queued';
-      this.client(clientId).outgoing.set(seq, { body, write: undefined, queuedQoS1, deferred: undefined });
+      this.client(clientId).outgoing.set(seq, { body, write: undefined });
       let records = state.outgoing.get(clientId);
       if (records === undefined) {
         records = [];
         state.outgoing.set(clientId, records);
       }
-      records.push(record);
+      records.push(decodeOutgoingValue(seq, encoded, body.message));
     }
     for (const body of bodies.values()) {
       if (body.references === 0) this.write(databases.messages, body.id, undefined);

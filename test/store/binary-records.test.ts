@@ -130,33 +130,4 @@ describe('lmdb store coalescing', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
-
-  test('a committed QoS 1 record going from queued to sent is not rewritten, and a clean close writes the sent state', async () => {
-    const dir = await temporaryDirectory();
-    const options = { dir, mode: 'sync' as const, asyncFlushMs: 10, logger: createSilentLogger() };
-    try {
-      const store = new LmdbStore(options);
-      await store.open();
-      store.putSession(session('c'));
-      const stored = message('t', 'x');
-      store.putOutgoing('c', outgoing(1, stored));
-      store.putOutgoing('c', outgoing(2, stored, { qos: 2 }));
-      await durable(store);
-      store.putOutgoing('c', outgoing(1, stored, { state: 'sent', packetId: 7 }));
-      assert.equal(store.stats().pendingWrites, 0);
-      // QoS 2 keeps every state change on disk (exactly once needs it).
-      store.putOutgoing('c', outgoing(2, stored, { qos: 2, state: 'sent', packetId: 8 }));
-      assert.equal(store.stats().pendingWrites, 1);
-      await store.close();
-      const reopened = new LmdbStore(options);
-      const state = await reopened.open();
-      await reopened.close();
-      assert.deepEqual(state.outgoing.get('c')?.map((record) => [record.seq, record.state, record.packetId]), [
-        [1, 'sent', 7],
-        [2, 'sent', 8],
-      ]);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
 });
