@@ -48,6 +48,8 @@ export class Session implements DeliveryTarget {
   private nextPacketId = 1;
   /** Re-sending the in-flight window of a resumed session waits for the store: nothing else goes first. */
   private resendPending = false;
+  /** Sent entries of a persistent session waiting for the store's durability point, in order (created on first use). */
+  private awaitingDurableList: OutgoingEntry[] | undefined;
 
   constructor(context: SessionContext, clientId: string, protocolVersion: ProtocolVersion, expiryInterval: number) {
     this.context = context;
@@ -174,14 +176,24 @@ export class Session implements DeliveryTarget {
     this.inflight.set(entry.packetId, entry);
     if (this.persistent) {
       this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
-      if (entry.qos === 2) {
+      if (entry.qos === 2 || (this.awaitingDurableList !== undefined && this.awaitingDurableList.length > 0)) {
         // Exactly once across a crash: the subscriber may see a QoS 2 message only after the
         // broker durably knows it sent it (else a restart could deliver it again under a new id).
-        this.context.afterDurable(() => this.sendLater(link, entry));
+        // A QoS 1 message behind a waiting one waits too, so the delivery order is kept.
+        (this.awaitingDurableList ??= []).push(entry);
+        this.context.afterDurable(() => this.releaseDurable(link, entry));
         return;
       }
     }
     this.sendNow(link, entry);
+  }
+
+  /** Sends, in order, every waiting entry up to `entry` (a later durability point covers the earlier writes). */
+  private releaseDurable(link: SessionLink, entry: OutgoingEntry): void {
+    const waiting = this.awaitingDurableList;
+    const index = waiting === undefined ? -1 : waiting.indexOf(entry);
+    if (index === -1) return; // cleared by a resume, which re-sends the window itself
+    for (const ready of waiting!.splice(0, index + 1)) this.sendLater(link, ready);
   }
 
   private sendLater(link: SessionLink, entry: OutgoingEntry): void {
@@ -245,6 +257,8 @@ export class Session implements DeliveryTarget {
   /** Attaches a connection and re-sends what was in flight, in the original order [MQTT-4.4.0-1]. */
   attach(link: SessionLink): void {
     this.link = link;
+    // Entries still waiting for durability are in the inflight window: the resume re-sends them.
+    this.awaitingDurableList = undefined;
     this.protocolVersion = link.protocolVersion;
     this.disconnectedAt = undefined;
     if (this.persistent && this.hasInflightQoS2()) {

@@ -67,6 +67,28 @@ describe('store integration', () => {
     await started.stop();
   });
 
+  test('a QoS 1 message does not overtake a QoS 2 message waiting for durability (same topic, same publisher)', async () => {
+    const store = new RecordingStore();
+    const started = await startBroker({}, { store });
+    const subscriber = await RawClient.connected(started.port, { clientId: 'order-durable-sub', clean: false }, 4);
+    subscriber.client.send({ type: 'subscribe', packetId: 1, subscriptions: [sub('ord/t', 2)] });
+    await subscriber.client.expect('suback');
+    const { client: publisher } = await RawClient.connected(started.port, { clientId: 'order-durable-pub' }, 4);
+    store.hold = true;
+    publisher.send({ type: 'publish', topic: 'ord/t', payload: Buffer.from('first'), qos: 2, retain: false, dup: false, packetId: 1 });
+    publisher.send({ type: 'publish', topic: 'ord/t', payload: Buffer.from('second'), qos: 1, retain: false, dup: false, packetId: 2 });
+    await delay(60);
+    assert.deepEqual(subscriber.client.pending(), [], 'nothing reaches the subscriber before the QoS 2 record is durable');
+    store.hold = false;
+    store.release();
+    const first = await subscriber.client.expect('publish');
+    const second = await subscriber.client.expect('publish');
+    assert.deepEqual([first.payload.toString(), second.payload.toString()], ['first', 'second']);
+    publisher.destroy();
+    subscriber.client.destroy();
+    await started.stop();
+  });
+
   test('a failed whenDurable means no PUBACK (v5: DISCONNECT 0x80)', async () => {
     const store = new RecordingStore();
     const started = await startBroker({}, { store });
