@@ -2,7 +2,7 @@
 // taskset), how to tell it is ready, which processes make it up, and how to stop it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { canConnect, freePort } from '../src/bench/loopback-port.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,30 +25,6 @@ export interface RunningBroker {
   /** The launched process and, for a multi-process broker, its descendants. */
   pids(): number[];
   stop(): Promise<void>;
-}
-
-/** Every 127.x address is local, but only 127.0.0.1 is bound here: ask the kernel for a free port there. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function sleep(ms: number): Promise<void> {

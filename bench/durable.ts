@@ -17,7 +17,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFanin, runP2p, type TrafficInput, type TrafficSummary } from '../src/bench/index.js';
-import { accepts, BrokerProcess, freePort, sleep } from '../test/durability/broker-process.js';
+import { accepts, BrokerProcess, sleep } from '../test/durability/broker-process.js';
+import { freePort } from '../src/bench/loopback-port.js';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);

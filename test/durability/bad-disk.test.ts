@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Packet } from 'mqtt-packet';
-import { BrokerProcess, freePort, sleep } from './broker-process.js';
+import { BrokerProcess, sleep } from './broker-process.js';
+import { freePort } from '../../src/bench/loopback-port.js';
 import { CrashSubscriber } from './crash-clients.js';
 import { WireConnection } from './wire-client.js';
 

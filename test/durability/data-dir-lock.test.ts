@@ -12,7 +12,8 @@ import { pino } from 'pino';
 import { lockDataDirectory, lockFileName } from '../../src/store/data-dir-lock.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { StoreError } from '../../src/store/store-error.js';
-import { BrokerProcess, freePort } from './broker-process.js';
+import { BrokerProcess } from './broker-process.js';
+import { freePort } from '../../src/bench/loopback-port.js';
 
 const directories: string[] = [];
 function directory(): string {

@@ -15,7 +15,8 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Packet } from 'mqtt-packet';
-import { BrokerProcess, freePort, sleep } from './broker-process.js';
+import { BrokerProcess, sleep } from './broker-process.js';
+import { freePort } from '../../src/bench/loopback-port.js';
 import { WireConnection } from './wire-client.js';
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 5);
