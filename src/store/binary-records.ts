@@ -9,11 +9,14 @@
 // client key is recovered exactly whatever bytes it holds.
 //
 // Outgoing value (little-endian):
-//   0  u8   layout version (1)
+//   0  u8   layout: 1 = the message body is in the messages database under the message id;
+//           2 = the body follows the record (inline: a message queued for one session costs
+//           one put and one delete instead of two of each)
 //   1  u8   qos (bits 0-1) | retain (bit 2) | state (bits 3-4)
 //   2  u16  packet id (0: none; MQTT packet ids are 1..65535)
-//   4  f64  message id
+//   4  f64  message id (layout 1; 0 in layout 2)
 //   12 u16  number of subscription identifiers, then one u32 each
+//   then, in layout 2 only, the message body as laid out below
 
 import { ByteReader } from '../protocol/byte-reader.js';
 import { variableIntegerSize } from '../protocol/byte-writer.js';
@@ -25,6 +28,7 @@ import type { OutgoingRecord, StoredMessage } from './store.js';
 const pairTailBytes = 9;
 const twoToThe32 = 0x1_0000_0000;
 const outgoingLayout = 1;
+const outgoingInlineLayout = 2;
 const outgoingHeaderBytes = 14;
 const states: OutgoingRecord['state'][] = ['queued', 'sent', 'released'];
 const stateCodes: Record<OutgoingRecord['state'], number> = { queued: 0, sent: 1, released: 2 };
@@ -56,32 +60,64 @@ export function decodePairKey(key: Uint8Array): DecodedPairKey {
 }
 
 export function encodeOutgoingValue(record: OutgoingRecord, messageId: number): Buffer {
-  const identifiers = record.subscriptionIdentifiers;
-  const count = identifiers?.length ?? 0;
-  const value = Buffer.allocUnsafe(outgoingHeaderBytes + count * 4);
-  value[0] = outgoingLayout;
-  value[1] = record.qos | (record.retain ? 4 : 0) | (stateCodes[record.state] << 3);
-  value.writeUInt16LE(record.packetId ?? 0, 2);
-  value.writeDoubleLE(messageId, 4);
-  value.writeUInt16LE(count, 12);
-  identifiers?.forEach((identifier, index) => value.writeUInt32LE(identifier, outgoingHeaderBytes + index * 4));
+  const value = Buffer.allocUnsafe(outgoingRecordBytes(record));
+  writeOutgoingHeader(value, record, outgoingLayout, messageId);
   return value;
 }
 
-/** The message id an encoded outgoing record refers to. */
-export function outgoingMessageId(value: Uint8Array): number {
-  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (bytes.length < outgoingHeaderBytes || bytes[0] !== outgoingLayout) throw new Error('malformed outgoing record');
-  return bytes.readDoubleLE(4);
+/** An outgoing record with its message body inline (layout 2). */
+export function encodeOutgoingInline(record: OutgoingRecord): Buffer {
+  const headerBytes = outgoingRecordBytes(record);
+  const layout = bodyLayoutOf(record.message);
+  const value = Buffer.allocUnsafe(headerBytes + layout.total);
+  writeOutgoingHeader(value, record, outgoingInlineLayout, 0);
+  writeBody(value, headerBytes, record.message, layout);
+  return value;
 }
 
-export function decodeOutgoingValue(seq: number, value: Uint8Array, message: StoredMessage): OutgoingRecord {
+function outgoingRecordBytes(record: OutgoingRecord): number {
+  return outgoingHeaderBytes + (record.subscriptionIdentifiers?.length ?? 0) * 4;
+}
+
+function writeOutgoingHeader(value: Buffer, record: OutgoingRecord, layout: number, messageId: number): void {
+  const identifiers = record.subscriptionIdentifiers;
+  value[0] = layout;
+  value[1] = record.qos | (record.retain ? 4 : 0) | (stateCodes[record.state] << 3);
+  value.writeUInt16LE(record.packetId ?? 0, 2);
+  value.writeDoubleLE(messageId, 4);
+  value.writeUInt16LE(identifiers?.length ?? 0, 12);
+  identifiers?.forEach((identifier, index) => value.writeUInt32LE(identifier, outgoingHeaderBytes + index * 4));
+}
+
+function outgoingBytes(value: Uint8Array): Buffer {
   const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (bytes.length < outgoingHeaderBytes || (bytes[0] !== outgoingLayout && bytes[0] !== outgoingInlineLayout)) throw new Error('malformed outgoing record');
+  return bytes;
+}
+
+/** The message id an encoded outgoing record refers to, or undefined if its body is inline. */
+export function outgoingMessageId(value: Uint8Array): number | undefined {
+  const bytes = outgoingBytes(value);
+  return bytes[0] === outgoingInlineLayout ? undefined : bytes.readDoubleLE(4);
+}
+
+/** The message body of an inline outgoing record (a private copy). */
+export function decodeOutgoingInlineBody(value: Uint8Array): StoredMessage {
+  const bytes = outgoingBytes(value);
+  if (bytes[0] !== outgoingInlineLayout) throw new Error('outgoing record has no inline body');
+  return decodeBodyValue(bytes.subarray(outgoingHeaderBytes + bytes.readUInt16LE(12) * 4));
+}
+
+/** The record of an encoded outgoing value (either layout); `message` is its body. */
+export function decodeOutgoingValue(seq: number, value: Uint8Array, message: StoredMessage): OutgoingRecord {
+  const bytes = outgoingBytes(value);
   const flags = bytes[1]!;
   const state = states[flags >> 3];
   if (state === undefined) throw new Error(`outgoing record ${seq} has an unknown state ${flags >> 3}`);
   const count = bytes.readUInt16LE(12);
-  if (bytes.length !== outgoingHeaderBytes + count * 4) throw new Error(`outgoing record ${seq} has a wrong length`);
+  const headerBytes = outgoingHeaderBytes + count * 4;
+  const fits = bytes[0] === outgoingInlineLayout ? bytes.length >= headerBytes + bodyHeaderBytes : bytes.length === headerBytes;
+  if (!fits) throw new Error(`outgoing record ${seq} has a wrong length`);
   const record: OutgoingRecord = { seq, message, qos: (flags & 3) as QoS, retain: (flags & 4) !== 0, state };
   const packetId = bytes.readUInt16LE(2);
   if (packetId !== 0) record.packetId = packetId;
@@ -107,24 +143,43 @@ const bodyLayout = 1;
 const bodyHeaderBytes = 30;
 const propertyReader = new ByteReader();
 
-export function encodeBodyValue(message: StoredMessage): Buffer {
+interface BodyLayout {
+  topicBytes: number;
+  publisherBytes: number;
+  propertyBytes: number;
+  propertyBlockBytes: number;
+  total: number;
+}
+
+function bodyLayoutOf(message: StoredMessage): BodyLayout {
   const topicBytes = Buffer.byteLength(message.topic);
   const publisherBytes = message.publisherId === undefined ? 0 : Buffer.byteLength(message.publisherId);
   const propertyBytes = message.properties === undefined ? 0 : encodedPropertiesSize(message.properties);
   const propertyBlockBytes = message.properties === undefined ? 0 : variableIntegerSize(propertyBytes) + propertyBytes;
-  const value = Buffer.allocUnsafe(bodyHeaderBytes + topicBytes + publisherBytes + propertyBlockBytes + message.payload.length);
-  value[0] = bodyLayout;
-  value[1] = message.qos | (message.retain ? 4 : 0) | (message.expiresAt === undefined ? 0 : 8) | (message.publisherId === undefined ? 0 : 16);
-  value.writeDoubleLE(message.receivedAt, 2);
-  value.writeDoubleLE(message.expiresAt ?? 0, 10);
-  value.writeUInt32LE(topicBytes, 18);
-  value.writeUInt32LE(publisherBytes, 22);
-  value.writeUInt32LE(propertyBlockBytes, 26);
-  let position = bodyHeaderBytes + value.write(message.topic, bodyHeaderBytes, topicBytes, 'utf8');
+  return { topicBytes, publisherBytes, propertyBytes, propertyBlockBytes, total: bodyHeaderBytes + topicBytes + publisherBytes + propertyBlockBytes + message.payload.length };
+}
+
+export function encodeBodyValue(message: StoredMessage): Buffer {
+  const layout = bodyLayoutOf(message);
+  const value = Buffer.allocUnsafe(layout.total);
+  writeBody(value, 0, message, layout);
+  return value;
+}
+
+function writeBody(value: Buffer, offset: number, message: StoredMessage, layout: BodyLayout): void {
+  const { topicBytes, publisherBytes, propertyBytes, propertyBlockBytes } = layout;
+  value[offset] = bodyLayout;
+  value[offset + 1] = message.qos | (message.retain ? 4 : 0) | (message.expiresAt === undefined ? 0 : 8) | (message.publisherId === undefined ? 0 : 16);
+  value.writeDoubleLE(message.receivedAt, offset + 2);
+  value.writeDoubleLE(message.expiresAt ?? 0, offset + 10);
+  value.writeUInt32LE(topicBytes, offset + 18);
+  value.writeUInt32LE(publisherBytes, offset + 22);
+  value.writeUInt32LE(propertyBlockBytes, offset + 26);
+  let position = offset + bodyHeaderBytes;
+  position += value.write(message.topic, position, topicBytes, 'utf8');
   if (message.publisherId !== undefined) position += value.write(message.publisherId, position, publisherBytes, 'utf8');
   if (message.properties !== undefined) position = writeProperties(value, position, message.properties, propertyBytes);
   message.payload.copy(value, position);
-  return value;
 }
 
 export function decodeBodyValue(stored: Uint8Array): StoredMessage {

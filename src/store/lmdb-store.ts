@@ -15,16 +15,29 @@
 // async mode: callbacks run at once; pending writes are committed every
 // `asyncFlushMs` — a crash loses at most that window.
 //
-// A message queued for many sessions is written once: message bodies have their
-// own database keyed by a numeric id, outgoing records hold the id, and the
-// store counts references in memory (rebuilt from the outgoing records on open)
-// to delete a body with its last reference.
+// A message queued for one session is written inside its outgoing record; one
+// queued for several sessions is written once: its body goes into its own
+// database under a numeric id, and the records hold the id. Which of the two is
+// decided when a record is encoded, at the flush, when every session the
+// message was routed to has its reference. The store counts references in
+// memory (rebuilt from the outgoing records on open) to delete a shared body
+// with its last reference.
 
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 import type { Logger } from '../log/logger.js';
-import { decodeBodyValue, decodeOutgoingValue, decodePairKey, encodeBodyValue, encodeOutgoingValue, outgoingMessageId, pairKey } from './binary-records.js';
+import {
+  decodeBodyValue,
+  decodeOutgoingInlineBody,
+  decodeOutgoingValue,
+  decodePairKey,
+  encodeBodyValue,
+  encodeOutgoingInline,
+  encodeOutgoingValue,
+  outgoingMessageId,
+  pairKey,
+} from './binary-records.js';
 import {
   decodeDelayedWill,
   decodeMessage,
@@ -68,8 +81,10 @@ type DurableCallback = (error?: Error) => void;
 interface PendingWrite {
   database: Database<unknown, Key>;
   key: Key;
-  /** undefined: delete the key. */
+  /** undefined: delete the key (unless `slot` is set). */
   value: unknown;
+  /** An outgoing record, encoded at the flush from the slot's latest record. */
+  slot: OutgoingSlot | undefined;
   /**
    * The key is in no committed or committing transaction (a new seq or message id): a delete
    * before the next commit cancels this put instead of writing a delete.
@@ -82,14 +97,15 @@ interface PendingWrite {
 }
 
 interface MessageBody {
+  /** The key of the body's own copy in the messages database, once one is written; 0 while it has none (inline only). */
   id: number;
   message: StoredMessage;
   references: number;
-  /** The last write of the body, while it may still be pending. */
-  write: PendingWrite | undefined;
 }
 
 interface OutgoingSlot {
+  /** The latest record put for this seq (records are fresh objects from the session: never mutated). */
+  record: OutgoingRecord;
   body: MessageBody;
   /** The last write of the record, while it may still be pending. */
   write: PendingWrite | undefined;
@@ -106,6 +122,8 @@ interface ClientEntry {
 
 interface Batch {
   writes: PendingWrite[];
+  /** Bodies given their own copy (and id) in this batch: a failed batch takes the ids back. */
+  bodiesWritten: MessageBody[];
   callbacks: DurableCallback[];
   /** The failure count when the batch started: only a batch started after the last failure proves writes work again. */
   failuresBefore: number;
@@ -256,28 +274,23 @@ export class LmdbStore implements Store {
 
   putOutgoing(clientId: string, record: OutgoingRecord): void {
     const databases = this.require();
-    let body = this.bodies.get(record.message);
-    if (body === undefined) {
-      body = { id: this.nextMessageId++, message: record.message, references: 0, write: undefined };
-      this.bodies.set(record.message, body);
-      body.write = this.write(databases.messages, body.id, encodeBodyValue(record.message), true);
-    }
     const client = this.client(clientId);
     const slot = client.outgoing.get(record.seq);
-    const value = encodeOutgoingValue(record, body.id);
     if (slot === undefined) {
       // A seq absent from the index has no record on disk that an issued delete does not already cover.
-      body.references += 1;
-      const write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), value, true);
-      client.outgoing.set(record.seq, { body, write });
+      const created: OutgoingSlot = { record, body: this.reference(record.message), write: undefined };
+      created.write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), undefined, true, created);
+      client.outgoing.set(record.seq, created);
       return;
     }
-    if (slot.body !== body) {
-      body.references += 1;
+    if (slot.body.message !== record.message) {
+      const body = this.reference(record.message);
       this.release(slot.body);
       slot.body = body;
     }
-    slot.write = this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, record.seq), value);
+    slot.record = record;
+    // A write still pending is encoded from the slot at the flush: it already carries this record.
+    if (!this.isPending(slot.write)) slot.write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), undefined, false, slot);
   }
 
   deleteOutgoing(clientId: string, seq: number): void {
@@ -367,18 +380,46 @@ export class LmdbStore implements Store {
     return client;
   }
 
+  /** The body of a message, with one more reference. */
+  private reference(message: StoredMessage): MessageBody {
+    let body = this.bodies.get(message);
+    if (body === undefined) {
+      body = { id: 0, message, references: 0 };
+      this.bodies.set(message, body);
+    }
+    body.references += 1;
+    return body;
+  }
+
   private release(body: MessageBody): void {
     body.references -= 1;
     if (body.references > 0) return;
-    // Last reference gone: the body goes, and the object gets a new id if it is queued again.
+    // Last reference gone: a shared copy goes (an inline one goes with its record), and the
+    // message gets a new body if it is queued again.
     this.bodies.delete(body.message);
-    body.write = this.update(body.write, this.require().messages, () => body.id, undefined);
+    if (body.id !== 0) this.write(this.require().messages, body.id, undefined);
+  }
+
+  /** Encodes an outgoing record at the flush: inline if its body is referred to once and has no copy of its own. */
+  private encodeRecord(slot: OutgoingSlot, batch: Batch, messages: Database<unknown, Key>): Buffer {
+    const body = slot.body;
+    if (body.id === 0 && body.references <= 1) return encodeOutgoingInline(slot.record);
+    if (body.id === 0) {
+      body.id = this.nextMessageId++;
+      batch.bodiesWritten.push(body);
+      void messages.put(body.id, encodeBodyValue(body.message));
+    }
+    return encodeOutgoingValue(slot.record, body.id);
+  }
+
+  private isPending(write: PendingWrite | undefined): write is PendingWrite {
+    return write !== undefined && write.generation === this.generation && !write.cancelled;
   }
 
   /** Appends a write to the pending list; `fresh`: the key is in no committed or committing transaction. */
-  private write(database: Database<unknown, Key>, key: Key, value: unknown, fresh = false): PendingWrite {
+  private write(database: Database<unknown, Key>, key: Key, value: unknown, fresh = false, slot?: OutgoingSlot): PendingWrite {
     if (this.pendingLive === 0) this.pendingSince = performance.now();
-    const write: PendingWrite = { database, key, value, fresh, cancelled: false, generation: this.generation };
+    const write: PendingWrite = { database, key, value, slot, fresh, cancelled: false, generation: this.generation };
     this.pending.push(write);
     this.pendingLive += 1;
     this.scheduleFlush();
@@ -390,13 +431,14 @@ export class LmdbStore implements Store {
    * `previous` is still pending, cancelling it for a delete of a fresh key; else appended.
    */
   private update(previous: PendingWrite | undefined, database: Database<unknown, Key>, key: () => Key, value: unknown): PendingWrite | undefined {
-    if (previous === undefined || previous.generation !== this.generation || previous.cancelled) return this.write(database, key(), value);
+    if (!this.isPending(previous)) return this.write(database, key(), value);
     if (value === undefined && previous.fresh) {
       previous.cancelled = true;
       this.pendingLive -= 1;
       return undefined;
     }
     previous.value = value;
+    previous.slot = undefined;
     return previous;
   }
 
@@ -421,7 +463,7 @@ export class LmdbStore implements Store {
     this.retryTimer = undefined;
     const environment = this.environment;
     if (this.inFlight !== undefined || environment === undefined) return;
-    const batch: Batch = { writes: this.pending, callbacks: this.pendingCallbacks, failuresBefore: this.failures };
+    const batch: Batch = { writes: this.pending, bodiesWritten: [], callbacks: this.pendingCallbacks, failuresBefore: this.failures };
     const live = this.pendingLive;
     this.pending = [];
     this.pendingLive = 0;
@@ -436,12 +478,14 @@ export class LmdbStore implements Store {
     }
     this.inFlight = batch;
     let committed: Promise<boolean>;
+    const messages = this.require().messages;
     try {
       // One LMDB transaction for the whole batch; inside it lmdb-js returns no per-write promises.
       committed = environment.batch(() => {
         for (const write of batch.writes) {
           if (write.cancelled) continue;
-          if (write.value === undefined) void write.database.remove(write.key);
+          if (write.slot !== undefined) void write.database.put(write.key, this.encodeRecord(write.slot, batch, messages));
+          else if (write.value === undefined) void write.database.remove(write.key);
           else void write.database.put(write.key, write.value);
         }
       });
@@ -509,6 +553,8 @@ export class LmdbStore implements Store {
     this.failures += 1;
     const cause = await commitCause(error);
     this.inFlight = undefined;
+    // The shared copies written by the failed batch are not on disk: the retry decides and writes them again.
+    for (const body of batch.bodiesWritten) body.id = 0;
     // Keep the failed writes, before the newer ones (order decides), so the disk catches up once writes succeed.
     // Their generation is past: they are never updated in place or cancelled, so a later delete is always written.
     const failedWrites = batch.writes.filter((write) => !write.cancelled);
@@ -570,7 +616,7 @@ export class LmdbStore implements Store {
     const bodies = new Map<number, MessageBody>();
     for (const { key, value } of databases.messages.getRange()) {
       const id = key as number;
-      bodies.set(id, { id, message: decodeBodyValue(value as Buffer), references: 0, write: undefined });
+      bodies.set(id, { id, message: decodeBodyValue(value as Buffer), references: 0 });
       this.nextMessageId = Math.max(this.nextMessageId, id + 1);
     }
 
@@ -585,18 +631,23 @@ export class LmdbStore implements Store {
         continue;
       }
       const messageId = outgoingMessageId(encoded);
-      const body = bodies.get(messageId);
-      if (body === undefined) throw new StoreError(this.path, `outgoing record ${seq} of ${clientId} refers to missing message ${messageId} (corrupt)`);
+      let body: MessageBody | undefined;
+      if (messageId === undefined) body = { id: 0, message: decodeOutgoingInlineBody(encoded), references: 0 };
+      else {
+        body = bodies.get(messageId);
+        if (body === undefined) throw new StoreError(this.path, `outgoing record ${seq} of ${clientId} refers to missing message ${messageId} (corrupt)`);
+      }
       body.references += 1;
       // Recovered message objects are registered again, so re-queuing one does not duplicate its body.
       this.bodies.set(body.message, body);
-      this.client(clientId).outgoing.set(seq, { body, write: undefined });
+      const record = decodeOutgoingValue(seq, encoded, body.message);
+      this.client(clientId).outgoing.set(seq, { record, body, write: undefined });
       let records = state.outgoing.get(clientId);
       if (records === undefined) {
         records = [];
         state.outgoing.set(clientId, records);
       }
-      records.push(decodeOutgoingValue(seq, encoded, body.message));
+      records.push(record);
     }
     for (const body of bodies.values()) {
       if (body.references === 0) this.write(databases.messages, body.id, undefined);

@@ -4,9 +4,11 @@ import { rm } from 'node:fs/promises';
 import { createSilentLogger } from '../../src/log/logger.js';
 import {
   decodeBodyValue,
+  decodeOutgoingInlineBody,
   decodeOutgoingValue,
   decodePairKey,
   encodeBodyValue,
+  encodeOutgoingInline,
   encodeOutgoingValue,
   outgoingMessageId,
   pairKey,
@@ -48,6 +50,18 @@ describe('binary records', () => {
     }
   });
 
+  test('an outgoing record with its body inline reads back as written, with no message id', () => {
+    const stored = message('in/line', 'payload', { qos: 2, expiresAt: 1_700_000_999_000, publisherId: 'p', properties: { correlationData: Buffer.from([1, 2]) } });
+    const record = outgoing(9, stored, { qos: 2, state: 'released', packetId: 12, subscriptionIdentifiers: [4, 5] });
+    const value = encodeOutgoingInline(record);
+    assert.equal(outgoingMessageId(value), undefined);
+    const body = decodeOutgoingInlineBody(value);
+    assert.deepEqual(body, stored);
+    assert.deepEqual(decodeOutgoingValue(9, value, body), record);
+    assert.throws(() => decodeOutgoingInlineBody(encodeOutgoingValue(record, 1)), /no inline body/);
+    assert.throws(() => decodeOutgoingValue(9, value.subarray(0, 20), body), /wrong length/);
+  });
+
   test('a message body reads back as written, with and without its optional fields', () => {
     const bare = message('a/b', '');
     const full = message('ü/𝄞', 'payload bytes', {
@@ -87,7 +101,7 @@ describe('binary records', () => {
 });
 
 describe('lmdb store coalescing', () => {
-  test('a record put and deleted before the next commit writes nothing, body included', async () => {
+  test('a record put and deleted before the next commit writes nothing, inline body included', async () => {
     const dir = await temporaryDirectory();
     const store = new LmdbStore({ dir, mode: 'sync', asyncFlushMs: 10, logger: createSilentLogger() });
     try {
@@ -96,7 +110,8 @@ describe('lmdb store coalescing', () => {
       await durable(store);
       store.putOutgoing('c', outgoing(1, message('t', 'x')));
       store.putOutgoing('c', outgoing(1, message('t', 'x'), { state: 'sent', packetId: 1 }));
-      assert.equal(store.stats().pendingWrites, 2);
+      // One pending write: the record, encoded at the flush with its body inline.
+      assert.equal(store.stats().pendingWrites, 1);
       store.deleteOutgoing('c', 1);
       assert.equal(store.stats().pendingWrites, 0);
       await durable(store);

@@ -69,6 +69,87 @@ describe('lmdb store', () => {
       assert.equal(await countEntries(dir, 'outgoing'), 0);
     }));
 
+  test('a message queued for one session is stored inside its record, with no body of its own', () =>
+    withDirectory(async (dir) => {
+      const store = lmdbStore(dir, 'sync');
+      await store.open();
+      store.putSession(session('solo'));
+      const single = message('one/topic', 'payload', { qos: 1, publisherId: 'pub', properties: { contentType: 'text/plain' } });
+      store.putOutgoing('solo', outgoing(1, single));
+      await durable(store);
+      store.putOutgoing('solo', outgoing(1, single, { state: 'sent', packetId: 7 }));
+      await durable(store);
+      await store.close();
+      assert.equal(await countEntries(dir, 'messages'), 0);
+      assert.equal(await countEntries(dir, 'outgoing'), 1);
+
+      const reopened = lmdbStore(dir, 'sync');
+      const state = await reopened.open();
+      assert.deepEqual(state.outgoing.get('solo'), [outgoing(1, single, { state: 'sent', packetId: 7 })]);
+      reopened.deleteOutgoing('solo', 1);
+      await durable(reopened);
+      await reopened.close();
+      assert.equal(await countEntries(dir, 'outgoing'), 0);
+    }));
+
+  test('a message stored inline and later queued for a second session gets one shared body; each record survives the other', () =>
+    withDirectory(async (dir) => {
+      const store = lmdbStore(dir, 'sync');
+      await store.open();
+      store.putSession(session('first'));
+      store.putSession(session('second'));
+      const moved = message('shared/later', 'body');
+      store.putOutgoing('first', outgoing(1, moved));
+      await durable(store);
+      // Queued again after the inline record was committed (a shared-subscription re-delivery does this).
+      store.putOutgoing('second', outgoing(1, moved));
+      await durable(store);
+      store.putOutgoing('first', outgoing(1, moved, { state: 'sent', packetId: 3 }));
+      await durable(store);
+      await store.close();
+      assert.equal(await countEntries(dir, 'messages'), 1);
+
+      const reopened = lmdbStore(dir, 'sync');
+      const state = await reopened.open();
+      assert.deepEqual(state.outgoing.get('first'), [outgoing(1, moved, { state: 'sent', packetId: 3 })]);
+      assert.deepEqual(state.outgoing.get('second'), [outgoing(1, moved)]);
+      reopened.deleteOutgoing('first', 1);
+      await durable(reopened);
+      await reopened.close();
+
+      const again = lmdbStore(dir, 'sync');
+      const rest = await again.open();
+      assert.equal(rest.outgoing.get('first'), undefined);
+      assert.deepEqual(rest.outgoing.get('second'), [outgoing(1, moved)]);
+      again.deleteOutgoing('second', 1);
+      await durable(again);
+      await again.close();
+      assert.equal(await countEntries(dir, 'messages'), 0);
+      assert.equal(await countEntries(dir, 'outgoing'), 0);
+    }));
+
+  test('a message routed to two sessions, one of which acknowledges before the commit, is stored inline for the other', () =>
+    withDirectory(async (dir) => {
+      const store = lmdbStore(dir, 'sync');
+      await store.open();
+      store.putSession(session('fast'));
+      store.putSession(session('slow'));
+      await durable(store);
+      const routed = message('two/subscribers', 'x');
+      store.putOutgoing('fast', outgoing(1, routed));
+      store.putOutgoing('slow', outgoing(1, routed));
+      store.deleteOutgoing('fast', 1);
+      assert.equal(store.stats().pendingWrites, 1);
+      await durable(store);
+      await store.close();
+      assert.equal(await countEntries(dir, 'messages'), 0);
+      assert.equal(await countEntries(dir, 'outgoing'), 1);
+      const reopened = lmdbStore(dir, 'sync');
+      const state = await reopened.open();
+      await reopened.close();
+      assert.deepEqual(state.outgoing.get('slow'), [outgoing(1, routed)]);
+    }));
+
   test('async mode commits pending writes within asyncFlushMs, without a whenDurable call', () =>
     withDirectory(async (dir) => {
       const store = new LmdbStore({ dir, mode: 'async', asyncFlushMs: 30, logger: createSilentLogger() });
