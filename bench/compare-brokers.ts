@@ -101,9 +101,9 @@ export async function startBroker(launch: BrokerLaunch): Promise<RunningBroker> 
     const configFile = join(workDir, 'petrel.yaml');
     writeFileSync(configFile, petrelConfig(port, launch.kind === 'petrel-sync' ? 'sync' : 'memory', join(workDir, 'data')));
     const workers = launch.workers ?? 1;
-    argv = [...pin, process.execPath, join(launch.repoRoot, 'bin/petrel.js'), 'start', '-c', configFile];
-    if (workers > 1) argv.push('--workers', String(workers));
-    shown = `${pin.join(' ')} petrel start -c petrel.yaml${workers > 1 ? ` --workers ${workers}` : ''}`;
+    // Always explicit: without --workers Petrel runs one worker per core.
+    argv = [...pin, process.execPath, join(launch.repoRoot, 'bin/petrel.js'), 'start', '-c', configFile, '--workers', String(workers)];
+    shown = `${pin.join(' ')} petrel start -c petrel.yaml --workers ${workers}`;
   } else if (launch.kind === 'aedes') {
     argv = [...pin, process.execPath, join(launch.repoRoot, 'dist/bench/aedes-server.js'), String(port)];
     shown = `${pin.join(' ')} node dist/bench/aedes-server.js <port>`;

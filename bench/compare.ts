@@ -113,7 +113,7 @@ function plans(): ViewPlan[] {
       id: 'core',
       title: 'Per core: each broker pinned to core 0, generator on core 1',
       description:
-        `Brokers under \`taskset -c ${BROKER_CORE}\`, \`petrel bench\` under \`taskset -c ${GENERATOR_CORE}\`; Petrel is one process (plain \`petrel start\`, ` +
+        `Brokers under \`taskset -c ${BROKER_CORE}\`, \`petrel bench\` under \`taskset -c ${GENERATOR_CORE}\`; Petrel is one process (\`petrel start --workers 1\`, ` +
         'storage mode `memory`; "petrel sync store" rows, when present, use the durable LMDB store in `sync` mode), Mosquitto without persistence.',
       brokerCore: BROKER_CORE,
       generatorCore: GENERATOR_CORE,

@@ -5,6 +5,7 @@ import { reloadCertificates } from '../listeners/certificate-reloader.js';
 import type { Command } from 'commander';
 import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
 import type { PetrelConfig } from '../config/schema.js';
+import { workerCount } from '../config/worker-count.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { exitCodes } from './exit-codes.js';
 import { installShutdownHandlers } from './shutdown.js';
@@ -58,23 +59,26 @@ export async function runStart(options: StartOptions): Promise<void> {
       const { runWorker } = await import('../cluster/worker.js');
       await runWorker(config, logger, identity);
     } catch (error) {
-      process.stderr.write(`petrel: worker ${identity.index} cannot start: ${errorMessage(error)}\n`);
-      process.exit(exitCodes.failure);
+      failWorkerStart(identity.index, errorMessage(error));
     }
     return;
   }
-  if (config.workers > 1) {
-    await runPrimary(config, logger);
+  const workers = workerCount(config.workers);
+  if (workers > 1) {
+    await runPrimary(config, workers, logger);
     return;
   }
 
   try {
     // Loaded lazily so `petrel --help` and config errors do not pay for the broker's start-up imports.
-    const [{ Broker }, { buildAuth }, { createStore }] = await Promise.all([
+    const [{ Broker }, { buildAuth }, { createStore }, { adoptStrayStores }] = await Promise.all([
       import('../broker/broker.js'),
       import('../auth/build-auth.js'),
       import('../store/create-store.js'),
+      import('../cluster/store-layout.js'),
     ]);
+    // The stores a cluster run left in the data directory join the single process's store.
+    await adoptStrayStores({ storage: config.storage, workers: 1, index: 0, keepsRetained: true, logger });
     const auth = buildAuth(config, logger);
     const store = createStore(config.storage, logger);
     const broker = new Broker(config, { logger, store, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
@@ -102,17 +106,31 @@ export async function runStart(options: StartOptions): Promise<void> {
   }
 }
 
-/** `--workers N` (N > 1): this process forks and supervises the workers; they hold the connections. */
-async function runPrimary(config: PetrelConfig, logger: Logger): Promise<void> {
+/** A worker that cannot start tells the primary, which prints the one line of a failed start. */
+function failWorkerStart(index: number, reason: string): void {
+  const printAndExit = (): void => {
+    process.stderr.write(`petrel: worker ${index} cannot start: ${reason}\n`);
+    process.exit(exitCodes.failure);
+  };
+  if (process.send === undefined || !process.connected) {
+    printAndExit();
+    return;
+  }
+  process.send({ kind: 'start-failed', reason }, (error: Error | null) => (error === null ? process.exit(exitCodes.failure) : printAndExit()));
+}
+
+/** N > 1 workers: this process forks and supervises the workers; they hold the connections. */
+async function runPrimary(config: PetrelConfig, workers: number, logger: Logger): Promise<void> {
   const { Primary } = await import('../cluster/primary.js');
   const primary = new Primary({
     config,
+    workers,
     logger,
     onListening: (listeners) => {
-      logger.info({ listeners, addresses: listeners.map(addressUrl), workers: config.workers, pids: primary.workerPids() }, 'petrel listening');
+      logger.info({ listeners, addresses: listeners.map(addressUrl), workers, pids: primary.workerPids() }, 'petrel listening');
     },
-    onStartFailure: () => {
-      process.stderr.write('petrel: cannot start: a worker failed to start\n');
+    onStartFailure: (reason) => {
+      process.stderr.write(`petrel: cannot start: ${reason}\n`);
       primary.stop().finally(() => process.exit(exitCodes.failure));
     },
   });
@@ -132,7 +150,7 @@ export function registerStartCommand(program: Command): void {
     .option('--host <host>', 'bind address of the first TCP listener (env PETREL_HOST)')
     .option('-p, --port <port>', 'port of the first TCP listener, 0 = any free port (env PETREL_PORT)')
     .option('--data-dir <dir>', 'directory of the embedded store (env PETREL_DATA_DIR)')
-    .option('--workers <n>', 'number of worker processes (env PETREL_WORKERS)')
+    .option('--workers <n|auto>', 'worker processes: 1 = one process, auto = one per core (the default) (env PETREL_WORKERS)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env PETREL_LOG_LEVEL)')
     .action(async (options: StartOptions) => {
       await runStart(options);

@@ -25,7 +25,9 @@ export type WorkerMessage =
   /** Answer to 'release': the session (unless discarded or absent). */
   | { kind: 'released'; requestId: number; session?: TransferredSession }
   /** The session of a client id ended on this worker. */
-  | { kind: 'ended'; clientId: string };
+  | { kind: 'ended'; clientId: string }
+  /** The worker cannot start (port in use, unusable store...); it exits next. */
+  | { kind: 'start-failed'; reason: string };
 
 export type PrimaryMessage =
   | { kind: 'mesh-peers'; peers: MeshPeer[] }
@@ -41,6 +43,8 @@ export type PrimaryMessage =
 // Not PETREL_*: that prefix is configuration, read by the config loader.
 export const workerIndexVariable = 'PETRELCLUSTER_WORKER_INDEX';
 export const meshDirectoryVariable = 'PETRELCLUSTER_MESH_DIR';
+/** How many workers the cluster has ("auto" resolved once, by the primary). */
+export const workerCountVariable = 'PETRELCLUSTER_WORKER_COUNT';
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';

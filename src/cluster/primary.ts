@@ -13,6 +13,7 @@ import { ClientRegistry } from './client-registry.js';
 import {
   isWorkerMessage,
   meshDirectoryVariable,
+  workerCountVariable,
   workerIndexVariable,
   type ListenerAddress,
   type MeshPeer,
@@ -23,11 +24,16 @@ import type { TransferredSession } from './session-transfer.js';
 
 export interface PrimaryOptions {
   config: PetrelConfig;
+  /** How many workers to run (the `workers` setting resolved: "auto" is a number by now). */
+  workers: number;
   logger: Logger;
   /** Called once every worker listens, with the addresses they share. */
   onListening?(addresses: ListenerAddress[]): void;
-  /** A worker died before every worker was listening (bad configuration, port in use...). */
-  onStartFailure?(): void;
+  /**
+   * A worker died before every worker was listening (bad configuration, port in use...): called
+   * once, with the reason the first such worker gave.
+   */
+  onStartFailure?(reason: string): void;
   /** Longest a claim waits for a restarting worker to recover its sessions. */
   holdTimeoutMs?: number;
   /** Longest a worker may take to answer a release (takeover) request. */
@@ -47,6 +53,8 @@ interface Slot {
   restarts: number;
   startedAt: number;
   restartTimer: NodeJS.Timeout | undefined;
+  /** Why the current process could not start, if it said so before exiting. */
+  failure: string | undefined;
 }
 
 const maxRestartDelayMs = 5000;
@@ -65,6 +73,7 @@ export class Primary {
   private readonly heldJoins: Slot[] = [];
   private stopping = false;
   private listeningReported = false;
+  private startFailureReported = false;
 
   constructor(options: PrimaryOptions) {
     this.options = options;
@@ -77,7 +86,7 @@ export class Primary {
         release: (worker, clientId, clean) => this.release(worker, clientId, clean),
       },
     });
-    for (let index = 0; index < options.config.workers; index++) {
+    for (let index = 0; index < options.workers; index++) {
       this.slots.push({
         index,
         worker: undefined,
@@ -87,6 +96,7 @@ export class Primary {
         restarts: 0,
         startedAt: 0,
         restartTimer: undefined,
+        failure: undefined,
       });
     }
   }
@@ -141,7 +151,12 @@ export class Primary {
     slot.state = 'starting';
     slot.meshListening = false;
     slot.startedAt = Date.now();
-    const worker = cluster.fork({ [workerIndexVariable]: String(slot.index), [meshDirectoryVariable]: this.meshDirectory });
+    slot.failure = undefined;
+    const worker = cluster.fork({
+      [workerIndexVariable]: String(slot.index),
+      [workerCountVariable]: String(this.options.workers),
+      [meshDirectoryVariable]: this.meshDirectory,
+    });
     slot.worker = worker;
     worker.on('message', (message: unknown) => {
       if (isWorkerMessage(message)) this.onMessage(slot, worker, message);
@@ -185,6 +200,9 @@ export class Primary {
       case 'ended':
         this.registry.ended(slot.index, message.clientId);
         return;
+      case 'start-failed':
+        slot.failure = message.reason;
+        return;
     }
   }
 
@@ -219,19 +237,29 @@ export class Primary {
     this.registry.workerDown(slot.index, this.options.config.storage.mode !== 'memory');
     if (this.stopping) return;
     if (!this.listeningReported) {
-      // Restarting would fail the same way: give up and let the caller exit.
-      this.logger.fatal({ worker: slot.index, code, signal }, 'worker failed during start-up');
-      this.options.onStartFailure?.();
+      // Restarting would fail the same way: give up and let the caller exit. The worker's reason
+      // may still be in the IPC channel when 'exit' comes: it has arrived once the channel closed.
+      if (worker.isConnected()) worker.once('disconnect', () => this.failStart(slot, code, signal));
+      else this.failStart(slot, code, signal);
       return;
     }
     if (Date.now() - slot.startedAt > healthyUptimeMs) slot.restarts = 0;
     const delay = Math.min(maxRestartDelayMs, 100 * 2 ** slot.restarts);
     slot.restarts++;
-    this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; restarting it');
+    this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, reason: slot.failure, restartInMs: delay }, 'worker died; restarting it');
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = undefined;
       if (!this.stopping) this.fork(slot);
     }, delay);
+  }
+
+  /** The first worker lost before the cluster listened ends the start (the others' failures add nothing). */
+  private failStart(slot: Slot, code: number | null, signal: string | null): void {
+    if (this.startFailureReported) return;
+    this.startFailureReported = true;
+    const reason = slot.failure ?? `worker ${slot.index} exited during start-up (${signal ?? `code ${String(code)}`})`;
+    this.logger.fatal({ worker: slot.index, code, signal, reason }, 'worker failed during start-up');
+    this.options.onStartFailure?.(reason);
   }
 
   private release(index: number, clientId: string, clean: boolean): Promise<TransferredSession | undefined> {

@@ -1,5 +1,6 @@
 // A worker process of `petrel start --workers N`: one broker with its own connections and its
-// own store (`<dataDir>/worker-<i>`), joined to the other workers through the mesh. The primary
+// own store (`<dataDir>/worker-<i>`, taking in the stores of runs with another worker count
+// first: store-layout.ts), joined to the other workers through the mesh. The primary
 // tells it when to stop; signals from a terminal (which reach the whole process group) are left
 // to the primary.
 
@@ -15,6 +16,7 @@ import { createStore } from '../store/create-store.js';
 import { ClusterNode, type PrimaryChannel } from './cluster-node.js';
 import { ClusterStore } from './cluster-store.js';
 import { isPrimaryMessage, type PrimaryMessage } from './ipc-messages.js';
+import { adoptStrayStores, workerStoreDirectory } from './store-layout.js';
 import type { WorkerIdentity } from './worker-identity.js';
 
 /** The worker keeping retained messages on disk (the single writer of each retained topic). */
@@ -37,7 +39,8 @@ function primaryChannel(): PrimaryChannel {
 export async function runWorker(config: PetrelConfig, baseLogger: Logger, identity: WorkerIdentity): Promise<void> {
   const { index } = identity;
   const logger = baseLogger.child({ worker: index });
-  const inner = createStore({ ...config.storage, dir: join(config.storage.dir, `worker-${index}`) }, logger);
+  await adoptStrayStores({ storage: config.storage, workers: identity.count, index, keepsRetained: index === retainedKeeper, logger });
+  const inner = createStore({ ...config.storage, dir: workerStoreDirectory(config.storage.dir, index) }, logger);
   const socketPath = join(identity.meshDirectory, `worker-${index}.sock`);
   const node = new ClusterNode({
     self: index,

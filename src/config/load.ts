@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type PetrelConfig } from './schema.js';
-import { describeExpected, listElement, objectKeys, scalarKind, schemaAt, type KeyPath } from './schema-introspect.js';
+import { describeExpected, listElement, objectKeys, scalarKind, schemaAt, unionOptions, type KeyPath } from './schema-introspect.js';
 
 export class ConfigError extends Error {
   readonly issues: string[];
@@ -158,8 +158,20 @@ function coerce(text: string, schema: z.ZodType | undefined): unknown {
     case 'object':
       return trimmed.startsWith('{') ? parseFlowValue(trimmed, text) : text;
     default:
-      return text;
+      return coerceUnion(text, schema);
   }
+}
+
+/**
+ * A union of different kinds (e.g. a number or "auto"): the conversion the first accepting
+ * option makes; when none accepts, the first option's (so the error shows "got 0", not "got \"0\"").
+ */
+function coerceUnion(text: string, schema: z.ZodType | undefined): unknown {
+  const options = unionOptions(schema);
+  if (options === undefined || options.length === 0) return text;
+  const candidates = options.map((option) => coerce(text, option));
+  const accepted = candidates.findIndex((candidate, index) => options[index]?.safeParse(candidate).success === true);
+  return candidates[accepted === -1 ? 0 : accepted];
 }
 
 function parseFlowValue(trimmed: string, original: string): unknown {

@@ -78,6 +78,13 @@ export function scalarKind(schema: z.ZodType | undefined): ScalarKind {
   return 'unknown';
 }
 
+/** The options of a union schema (after unwrapping), or undefined for anything else. */
+export function unionOptions(schema: z.ZodType | undefined): z.ZodType[] | undefined {
+  if (schema === undefined) return undefined;
+  const core = unwrapSchema(schema);
+  return core instanceof z.ZodUnion ? [...(core.options as z.ZodType[])] : undefined;
+}
+
 /** The element schema of a list schema. */
 export function listElement(schema: z.ZodType | undefined): z.ZodType | undefined {
   if (schema === undefined) return undefined;
@@ -143,5 +150,20 @@ export function describeExpected(schema: z.ZodType | undefined): string | undefi
   }
   const values = literalValues(core);
   if (values !== undefined) return `one of ${values.map((value) => String(value)).join(', ')}`;
+  if (core instanceof z.ZodUnion) return describeMixedUnion(core.options as z.ZodType[]);
   return undefined;
+}
+
+/** A union of different kinds, e.g. a number or the word "auto": "a positive integer <= 64 or auto". */
+function describeMixedUnion(options: z.ZodType[]): string | undefined {
+  const parts: string[] = [];
+  for (const option of options) {
+    const core = unwrapSchema(option);
+    const values = literalValues(core);
+    const part = values === undefined ? describeExpected(core) : values.map((value) => String(value)).join(', ');
+    if (part === undefined) return undefined;
+    parts.push(part);
+  }
+  const last = parts.pop();
+  return parts.length === 0 ? last : `${parts.join(', ')} or ${String(last)}`;
 }

@@ -7,6 +7,9 @@ const port = z.number().int().min(0).max(65535);
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
+/** Upper bound of `workers` (and of what "auto" resolves to). */
+export const maxWorkers = 64;
+
 export const sharedStrategies = ['round-robin', 'random', 'sticky', 'hash-client', 'hash-topic'] as const;
 
 const tlsOptions = {
@@ -156,7 +159,11 @@ export const configSchema = z.strictObject({
       port: port.default(8080),
     })
     .prefault({}),
-  workers: positiveInt.max(64).default(1),
+  /**
+   * Worker processes: 1 is the single-process broker; N > 1 runs a primary and N workers sharing
+   * the listeners; "auto" is one per core (see worker-count.ts).
+   */
+  workers: z.union([positiveInt.max(maxWorkers), z.literal('auto')]).default('auto'),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -66,6 +66,15 @@ describe('petrel command line', () => {
     assert.match(result.stderr, /config error: log\.level: .*got "loud" \(from --log-level\)/);
   });
 
+  test('--workers takes a number or auto: anything else exits 2 naming the key and the flag', async () => {
+    const help = await runPetrel(['start', '--help']);
+    assert.match(help.stdout, /--workers <n\|auto>/);
+    const result = await runPetrel(['start', '--workers', 'all']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^config error: workers: expected a positive integer <= 64 or auto, got "all" \(from --workers\)$/m);
+    assert.equal(result.stdout, '');
+  });
+
   test('a missing config file exits 2', async () => {
     const result = await runPetrel(['start', '--config', join(directory, 'absent.yaml')]);
     assert.equal(result.code, 2);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { connectAsync, type IDisconnectPacket, type MqttClient } from 'mqtt';
@@ -57,6 +57,40 @@ function waitForLog(child: ChildProcess, message: string, timeoutMs = 15000): Pr
   });
 }
 
+/** Every JSON log line of the child, kept; `next` resolves with the first (seen or coming) that matches. */
+function logLines(child: ChildProcess): { seen: LogLine[]; next(predicate: (line: LogLine) => boolean): Promise<LogLine> } {
+  const seen: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let pending = '';
+  child.stdout!.on('data', (chunk: Buffer | string) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const text of lines) {
+      try {
+        seen.push(JSON.parse(text) as LogLine);
+      } catch {
+        continue;
+      }
+    }
+    for (const wake of [...waiters]) wake();
+  });
+  return {
+    seen,
+    next: (predicate) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          const line = seen.find(predicate);
+          if (line === undefined) return;
+          waiters.delete(check);
+          resolve(line);
+        };
+        waiters.add(check);
+        check();
+      }),
+  };
+}
+
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_resolve, reject) => {
@@ -65,11 +99,24 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): P
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-function startPetrel(args: string[], environment: NodeJS.ProcessEnv = {}, dataDirectory = mkdtempSync(join(directory, 'data-'))): ChildProcess {
-  return spawnPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDirectory, ...args], {
+/**
+ * `petrel start` on a free port with its own data directory. `workers`: the --workers flag; 1 (the
+ * single process) unless a test is about the cluster, null for none (the configured default).
+ */
+function startPetrel(
+  args: string[],
+  environment: NodeJS.ProcessEnv = {},
+  dataDirectory = mkdtempSync(join(directory, 'data-')),
+  workers: string | null = '1',
+): ChildProcess {
+  const workerFlag = workers === null ? [] : ['--workers', workers];
+  return spawnPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDirectory, ...workerFlag, ...args], {
     env: cleanEnvironment({ PETREL_HTTP__PORT: '0', ...environment }),
   });
 }
+
+/** What `workers: auto` means on this machine (src/config/worker-count.ts). */
+const coreWorkers = Math.min(availableParallelism(), 64);
 
 async function listeningPort(child: ChildProcess): Promise<number> {
   const listening = await waitForLog(child, 'petrel listening');
@@ -130,12 +177,88 @@ describe('petrel start', () => {
     }
   });
 
-  test('starts with petrel.example.yaml (host and port overridden to stay local)', async () => {
-    const child = startPetrel(['--config', join(repositoryRoot, 'petrel.example.yaml')]);
+  test('without --workers: one worker per core behind a primary; clients on different workers reach each other', async () => {
+    const dataDirectory = mkdtempSync(join(directory, 'data-'));
+    const child = startPetrel(['--log-level', 'debug'], {}, dataDirectory, null);
+    const logs = logLines(child);
+    const exited = collect(child, 40000);
+    const clients: MqttClient[] = [];
+    try {
+      const listening = await waitForLog(child, 'petrel listening', 30000);
+      const port = (listening.listeners as Array<{ port: number }>)[0]?.port ?? 0;
+      if (coreWorkers === 1) {
+        // One core: "auto" is the single process.
+        assert.equal(listening.pid, child.pid);
+        assert.equal(listening.workers, undefined);
+        return;
+      }
+      assert.equal(listening.pid, child.pid, 'the primary reports');
+      assert.equal(listening.workers, coreWorkers);
+      const pids = listening.pids as number[];
+      assert.equal(new Set(pids).size, coreWorkers);
+      for (const pid of pids) {
+        assert.notEqual(pid, child.pid);
+        process.kill(pid, 0); // throws if there is no such process
+      }
+      // One store (and lock) per worker, none in the data directory itself.
+      for (let index = 0; index < coreWorkers; index++) assert.ok(readdirSync(join(dataDirectory, `worker-${index}`)).includes('petrel.mdb'), `worker-${index}`);
+      assert.ok(!readdirSync(dataDirectory).includes('petrel.mdb'));
+
+      const open = async (clientId: string): Promise<{ client: MqttClient; worker: number }> => {
+        const client = await connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, reconnectPeriod: 0, clientId });
+        clients.push(client);
+        const line = await withTimeout(logs.next((candidate) => candidate.msg === 'client connected' && candidate.clientId === clientId), 5000, `"client connected" of ${clientId}`);
+        return { client, worker: line.worker as number };
+      };
+      const subscriber = await open('default-subscriber');
+      let publisher = await open('default-publisher-0');
+      for (let attempt = 1; attempt < 8 && publisher.worker === subscriber.worker; attempt++) publisher = await open(`default-publisher-${attempt}`);
+      assert.notEqual(publisher.worker, subscriber.worker, 'every client landed on one worker');
+      const received = new Promise<string>((resolve) => subscriber.client.once('message', (_topic, payload) => resolve(payload.toString())));
+      await subscriber.client.subscribeAsync('default/across', { qos: 1 });
+      await publisher.client.publishAsync('default/across', 'from another worker', { qos: 1 });
+      assert.equal(await withTimeout(received, 5000, 'the message across workers'), 'from another worker');
+
+      child.kill('SIGTERM');
+      const result = await exited;
+      assert.equal(result.code, 0, result.stderr);
+      for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} outlived the primary`);
+    } finally {
+      await Promise.all(clients.map((client) => client.endAsync(true)));
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('PETREL_WORKERS=1 is the single process: no primary, its store in the data directory itself', async () => {
+    const dataDirectory = mkdtempSync(join(directory, 'data-'));
+    const child = startPetrel([], { PETREL_WORKERS: '1' }, dataDirectory, null);
+    const logs = logLines(child);
     const exited = collect(child, 20000);
     try {
-      const port = await listeningPort(child);
-      assert.ok(port > 0);
+      const listening = await waitForLog(child, 'petrel listening');
+      assert.equal(listening.pid, child.pid);
+      assert.equal(listening.workers, undefined);
+      assert.ok(readdirSync(dataDirectory).includes('petrel.mdb'));
+      assert.deepEqual(readdirSync(dataDirectory).filter((name) => name.startsWith('worker-')), []);
+      child.kill('SIGTERM');
+      assert.equal((await exited).code, 0);
+      assert.ok(logs.seen.length > 0);
+      assert.deepEqual([...new Set(logs.seen.map((line) => line.pid))], [child.pid], 'a line from another process');
+    } finally {
+      child.kill('SIGKILL');
+      await exited.catch(() => undefined);
+    }
+  });
+
+  test('starts with petrel.example.yaml (host and port overridden to stay local), one worker per core', async () => {
+    const child = startPetrel(['--config', join(repositoryRoot, 'petrel.example.yaml')], {}, undefined, null);
+    const exited = collect(child, 30000);
+    try {
+      const listening = await waitForLog(child, 'petrel listening', 30000);
+      assert.ok(((listening.listeners as Array<{ port: number }>)[0]?.port ?? 0) > 0);
+      // A cluster's listening line (the primary's) carries the count; a single process's does not.
+      assert.equal(listening.workers ?? 1, coreWorkers);
       child.kill('SIGTERM');
       assert.equal((await exited).code, 0);
     } finally {
@@ -223,7 +346,7 @@ describe('petrel start', () => {
   test('an unusable --data-dir: one clear line on stderr and exit 1', async () => {
     const notADirectory = join(directory, 'plain-file');
     writeFileSync(notADirectory, 'not a directory');
-    const result = await runPetrel(['start', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(notADirectory, 'data')], {
+    const result = await runPetrel(['start', '--workers', '1', '--host', '127.0.0.1', '--port', '0', '--data-dir', join(notADirectory, 'data')], {
       env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
     });
     assert.equal(result.code, 1);
@@ -237,7 +360,7 @@ describe('petrel start', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as AddressInfo;
     try {
-      const result = await runPetrel(['start', '--host', '127.0.0.1', '--port', String(port), '--data-dir', mkdtempSync(join(directory, 'data-'))], {
+      const result = await runPetrel(['start', '--workers', '1', '--host', '127.0.0.1', '--port', String(port), '--data-dir', mkdtempSync(join(directory, 'data-'))], {
         env: cleanEnvironment({ PETREL_HTTP__PORT: '0' }),
       });
       assert.equal(result.code, 1);

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { workerCount } from '../../src/config/worker-count.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'petrel-config-'));
 after(() => rmSync(directory, { recursive: true, force: true }));
@@ -38,7 +39,7 @@ describe('defaults', () => {
     );
     assert.equal(config.storage.mode, 'sync');
     assert.equal(config.storage.dir, './data');
-    assert.equal(config.workers, 1);
+    assert.equal(config.workers, 'auto');
     assert.deepEqual(config.log, { level: 'info', pretty: false });
     assert.equal(config.limits.maxPacketSize, 1048576);
   });
@@ -103,6 +104,37 @@ describe('precedence: file < environment < flags', () => {
     const other = writeConfig('listeners:\n  - port: 1500\n');
     assert.equal(loadConfig({ env: { PETREL_CONFIG: file } }).listeners[0]?.port, 1000);
     assert.equal(loadConfig({ file: other, env: { PETREL_CONFIG: file } }).listeners[0]?.port, 1500);
+  });
+});
+
+describe('workers', () => {
+  test('a number or "auto", from the file, the environment or --workers', () => {
+    assert.equal(loadConfig({ file: writeConfig('workers: auto\n') }).workers, 'auto');
+    assert.equal(loadConfig({ file: writeConfig('workers: 1\n') }).workers, 1);
+    assert.equal(loadConfig({ env: { PETREL_WORKERS: 'auto' } }).workers, 'auto');
+    assert.equal(loadConfig({ env: { PETREL_WORKERS: '1' } }).workers, 1);
+    assert.equal(loadConfig({ file: writeConfig('workers: 4\n'), flags: { workers: 'auto' } }).workers, 'auto');
+    assert.equal(loadConfig({ env: { PETREL_WORKERS: 'auto' }, flags: { workers: '1' } }).workers, 1);
+  });
+
+  test('anything else names the key, the value and its source', () => {
+    assert.deepEqual(configErrors(() => loadConfig({ env: { PETREL_WORKERS: 'many' } })), [
+      'workers: expected a positive integer <= 64 or auto, got "many" (from PETREL_WORKERS)',
+    ]);
+    assert.deepEqual(configErrors(() => loadConfig({ flags: { workers: '65' } })), [
+      'workers: expected a positive integer <= 64 or auto, got 65 (from --workers)',
+    ]);
+    const file = writeConfig('workers: 2.5\n');
+    assert.deepEqual(configErrors(() => loadConfig({ file })), [`workers: expected a positive integer <= 64 or auto, got 2.5 (from ${file})`]);
+  });
+
+  test('"auto" is one worker per core, 1 to 64; a number is itself', () => {
+    assert.equal(workerCount('auto', 2), 2);
+    assert.equal(workerCount('auto', 1), 1);
+    assert.equal(workerCount('auto', 0), 1);
+    assert.equal(workerCount('auto', 200), 64);
+    assert.equal(workerCount(3, 200), 3);
+    assert.equal(workerCount(1, 8), 1);
   });
 });
 
@@ -242,7 +274,7 @@ describe('errors name the key, the value and the source', () => {
 
   test('a bad flag names the flag', () => {
     assert.deepEqual(configErrors(() => loadConfig({ flags: { workers: '0' } })), [
-      'workers: expected a positive integer <= 64, got 0 (from --workers)',
+      'workers: expected a positive integer <= 64 or auto, got 0 (from --workers)',
     ]);
     assert.deepEqual(configErrors(() => loadConfig({ flags: { logLevel: 'loud' } })), [
       'log.level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud" (from --log-level)',

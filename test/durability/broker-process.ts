@@ -30,6 +30,11 @@ export interface BrokerProcessOptions {
   logLevel?: string;
   /** Options for node itself, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
+  /**
+   * `--workers`; 1 (the default here) is the single process these tests kill, whose pid and whose
+   * lock on the data directory they look at.
+   */
+  workers?: number | 'auto';
 }
 
 export class BrokerProcess {
@@ -49,7 +54,7 @@ export class BrokerProcess {
   /** Spawns the broker and resolves once it accepts connections (rejects if it exits first). */
   static async start(options: BrokerProcessOptions, timeoutMs = 15_000): Promise<BrokerProcess> {
     const root = repositoryRoot();
-    const args = [...(options.nodeArgs ?? []), join(root, 'bin', 'petrel.js'), 'start', '--host', '127.0.0.1', '--port', String(options.port), '--data-dir', options.dataDir, '--log-level', options.logLevel ?? 'warn'];
+    const args = [...(options.nodeArgs ?? []), join(root, 'bin', 'petrel.js'), 'start', '--host', '127.0.0.1', '--port', String(options.port), '--data-dir', options.dataDir, '--workers', String(options.workers ?? 1), '--log-level', options.logLevel ?? 'warn'];
     const env = { ...process.env, ...options.env };
     delete env.PETREL_CONFIG;
     let child: ChildProcess;
