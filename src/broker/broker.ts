@@ -100,7 +100,7 @@ export class Broker implements BrokerContext {
       maxQueuedMessages: config.limits.maxQueuedMessages,
       queueQoS0: config.mqtt.queueQoS0,
       onDropped: (clientId, packet, reason) => {
-        this.counters.messagesDropped++;
+        this.counters.countDropped(reason);
         (this.sessions.get(clientId)?.link as Connection | undefined)?.countDropped(reason);
         if (this.hooks.wantsDropped) this.hooks.dropped(clientId, packet(), reason);
       },
