@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import type { PetrelConfig } from '../config/schema.js';
 import type { Logger } from '../log/logger.js';
 import { createStore } from '../store/create-store.js';
-import { lockFileName } from '../store/data-dir-lock.js';
 import { databaseFileName } from '../store/lmdb-store.js';
 import type { RecoveredState, Store } from '../store/store.js';
 
@@ -73,7 +72,7 @@ export interface AdoptSummary {
   from: string;
   sessions: number;
   retained: number;
-  /** Sessions dropped because the target store (or a store merged before, written later) had the client id. */
+  /** Client ids with a session in this store and in the target or an earlier stray: the store written last kept its copy. */
   superseded: number;
 }
 
@@ -108,8 +107,11 @@ export async function adoptStrayStores(options: AdoptOptions): Promise<AdoptSumm
     for (const directory of strays) {
       const stray = createStore({ ...syncStorage, dir: directory }, logger);
       const state = await stray.open();
-      summaries.push({ from: directory, ...merge.add(state, written.get(directory)!) });
-      await stray.close();
+      try {
+        summaries.push({ from: directory, ...merge.add(state, written.get(directory)!) });
+      } finally {
+        await stray.close();
+      }
     }
     await new Promise<void>((resolve, reject) => target.whenDurable((error) => (error === undefined ? resolve() : reject(error))));
   } finally {
@@ -122,13 +124,16 @@ export async function adoptStrayStores(options: AdoptOptions): Promise<AdoptSumm
   return summaries;
 }
 
-/** Deletes a merged stray: a worker directory entirely; in the data directory itself, only the store's files (worker-* live there). */
+/**
+ * Deletes a merged stray (closed: its petrel.lock is gone already): a worker directory entirely;
+ * in the data directory itself, only the database files (the worker-* directories live there).
+ */
 function removeStore(directory: string, dataDir: string): void {
   if (directory !== dataDir) {
     rmSync(directory, { recursive: true, force: true });
     return;
   }
-  for (const name of [databaseFileName, `${databaseFileName}-lock`, lockFileName]) rmSync(join(directory, name), { force: true });
+  for (const name of [databaseFileName, `${databaseFileName}-lock`]) rmSync(join(directory, name), { force: true });
 }
 
 /** Writes the strays' state into the target store, remembering who owns each client id. */
