@@ -82,7 +82,16 @@ function latencyCell(cell: CellResults | undefined): string {
   if (cell === undefined || cell.traffic.length === 0) return cell?.errors[0] !== undefined ? `failed: ${cell.errors[0]}` : '–';
   const { p50, p99, p999 } = latencyOf(cell);
   const lost = median(cell.traffic.map((summary) => summary.messages.lost));
-  return `${milliseconds(p50)} / ${milliseconds(p99)} / ${milliseconds(p999)}${lost > 0 ? ` (lost ${compact(lost)})` : ''}`;
+  // Summaries from before these fields existed have neither: those cells show what they have.
+  const scheduledP99 = median(cell.traffic.map((summary) => summary.latencyFromSchedule?.p99Ms ?? Number.NaN));
+  const brokerWait = median(cell.traffic.map((summary) => summary.broker?.runQueueWait?.waitPercent ?? Number.NaN));
+  const generatorWait = median(cell.traffic.map((summary) => summary.generator.runQueueWait?.waitPercent ?? Number.NaN));
+  const extra = [
+    Number.isFinite(scheduledP99) ? `scheduled p99 ${milliseconds(scheduledP99)}` : '',
+    Number.isFinite(brokerWait) && Number.isFinite(generatorWait) ? `CPU wait ${brokerWait.toFixed(1)}% / ${generatorWait.toFixed(1)}%` : '',
+    lost > 0 ? `lost ${compact(lost)}` : '',
+  ].filter((part) => part !== '');
+  return `${milliseconds(p50)} / ${milliseconds(p99)} / ${milliseconds(p999)}${extra.length > 0 ? ` (${extra.join('; ')})` : ''}`;
 }
 
 function ratio(numerator: number, denominator: number): string {
@@ -158,7 +167,12 @@ function viewTables(view: ViewResults): string[] {
 
   const latencyRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'latency').map(([name]) => name);
   if (latencyRows.length > 0) {
-    lines.push('Latency, publisher to subscriber, one pair at a fixed rate: p50 / p99 / p99.9 in ms:', '');
+    lines.push(
+      'Latency, publisher to subscriber, one pair at a fixed rate: p50 / p99 / p99.9 in ms from the send time stamped at the',
+      "socket write; in brackets, p99 from when the fixed rate made each message due (adds the generator's own lateness), and",
+      'the share of the run the broker / generator main thread spent runnable but waiting for a CPU (other load on its core):',
+      '',
+    );
     lines.push(`| scenario | ${view.brokers.join(' | ')} |`);
     lines.push(`|---|${view.brokers.map(() => '---:').join('|')}|`);
     for (const name of latencyRows) {

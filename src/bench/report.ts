@@ -1,5 +1,6 @@
 // Human-readable progress lines and summaries (the JSON form is the summary object itself).
 import type { ConnProgress, ConnSummary } from './conn.js';
+import type { RunQueueWait } from './run-queue.js';
 import type { TrafficProgress, TrafficSummary } from './traffic-types.js';
 
 const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
@@ -15,6 +16,10 @@ function megabytes(bytes: number): string {
 function reasons(counts: Record<string, number>): string {
   const entries = Object.entries(counts);
   return entries.length === 0 ? 'none' : entries.map(([reason, count]) => `${reason} x${number(count)}`).join(', ');
+}
+
+function waitText(wait: RunQueueWait | null): string {
+  return wait === null ? '' : `, waited ${wait.waitMs} ms for a CPU (${wait.waitPercent}%)`;
 }
 
 export function trafficProgressLine(progress: TrafficProgress): string {
@@ -53,15 +58,24 @@ export function formatTrafficSummary(summary: TrafficSummary): string {
       `delivered    ${number(messages.delivered)} in ${summary.throughput.deliverySeconds}s = ${number(summary.throughput.deliveredPerSecond)} msg/s` +
         (messages.expectedDeliveries === null ? '' : ` (expected ${number(messages.expectedDeliveries)})`),
       `lost         ${number(messages.lost)}   out of order ${number(messages.outOfOrder)}` + (messages.foreign > 0 ? `   foreign ${number(messages.foreign)}` : ''),
-      `latency ms   p50 ${latency.p50Ms}  p90 ${latency.p90Ms}  p99 ${latency.p99Ms}  p99.9 ${latency.p999Ms}  max ${latency.maxMs}  (min ${latency.minMs}, mean ${latency.meanMs}, n=${number(latency.count)})`,
+      `latency ms   p50 ${latency.p50Ms}  p90 ${latency.p90Ms}  p99 ${latency.p99Ms}  p99.9 ${latency.p999Ms}  max ${latency.maxMs}  (min ${latency.minMs}, mean ${latency.meanMs}, n=${number(latency.count)}; from the stamped send time)`,
     );
+    const scheduled = summary.latencyFromSchedule;
+    if (scheduled !== null) {
+      lines.push(
+        `  scheduled  p50 ${scheduled.p50Ms}  p90 ${scheduled.p90Ms}  p99 ${scheduled.p99Ms}  p99.9 ${scheduled.p999Ms}  max ${scheduled.maxMs}  (from when the fixed rate made each message due)`,
+      );
+    }
   }
   lines.push(
     `errors       ${number(summary.errors.total)}: ${reasons(summary.errors.reasons)}`,
-    `generator    ${summary.generator.cpuPercent}% of a core, ${megabytes(summary.generator.rssBytes)} RSS`,
+    `generator    ${summary.generator.cpuPercent}% of a core, ${megabytes(summary.generator.rssBytes)} RSS, ` +
+      `event-loop stalls p99 ${summary.generator.eventLoopStallMs.p99} ms max ${summary.generator.eventLoopStallMs.max} ms${waitText(summary.generator.runQueueWait)}`,
   );
   if (summary.broker !== null) {
-    lines.push(`broker       ${summary.broker.cpuPercent}% of a core, ${megabytes(summary.broker.rssBytes)} RSS (pid ${summary.broker.pids.join(',')})`);
+    lines.push(
+      `broker       ${summary.broker.cpuPercent}% of a core, ${megabytes(summary.broker.rssBytes)} RSS${waitText(summary.broker.runQueueWait)} (pid ${summary.broker.pids.join(',')})`,
+    );
   }
   return lines.join('\n');
 }

@@ -2,6 +2,7 @@
 import type { QoS } from '../protocol/packets.js';
 import type { ReasonCounts } from './bench-error.js';
 import type { LatencySummary } from './latency.js';
+import type { RunQueueWait } from './run-queue.js';
 
 export interface TrafficOptions {
   host: string;
@@ -115,9 +116,28 @@ export interface TrafficSummary {
     deliverySeconds: number;
     deliveredPerSecond: number;
   };
+  /**
+   * Receipt time minus the send time stamped into the payload, read from the clock just before
+   * the socket write of the message's batch. A send the generator made late is not counted.
+   */
   latency: LatencySummary;
+  /**
+   * Paced runs: receipt time minus when the fixed-rate schedule made the message due, so a late
+   * send (timer granularity, a generator stall) counts too: the measure corrected for coordinated
+   * omission. Null for unpaced runs.
+   */
+  latencyFromSchedule: LatencySummary | null;
   errors: { total: number; reasons: ReasonCounts };
-  /** This process during the sending phase: percent of one core, and resident memory at the end. */
-  generator: { cpuPercent: number; rssBytes: number };
-  broker: { pids: number[]; cpuPercent: number; rssBytes: number } | null;
+  /**
+   * This process during the sending phase: percent of one core, resident memory at the end, how
+   * far event-loop turns overran a 1 ms timer, and how long its main thread waited for a CPU
+   * (null where /proc/<pid>/schedstat is missing).
+   */
+  generator: {
+    cpuPercent: number;
+    rssBytes: number;
+    eventLoopStallMs: { p50: number; p99: number; max: number };
+    runQueueWait: RunQueueWait | null;
+  };
+  broker: { pids: number[]; cpuPercent: number; rssBytes: number; runQueueWait: RunQueueWait | null } | null;
 }

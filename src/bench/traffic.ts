@@ -1,6 +1,7 @@
 // Runs one traffic plan: connect subscribers, then publishers, send for the
 // duration (paced or flat out), drain, disconnect, and summarise.
 import { countReason, errorReason, type ReasonCounts, BenchError } from './bench-error.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { processCpuSeconds, totalRssBytes } from './broker-memory.js';
 import { BenchClient, type ClientOptions } from './client.js';
 import { delay, mapWithConcurrency } from './concurrency.js';
@@ -9,6 +10,7 @@ import { DeliveryBacklog } from './delivery-backlog.js';
 import { LatencyRecorder } from './latency.js';
 import { isBenchPayload, nowMicros, payloadPublisher, payloadSequence, payloadTime } from './payload.js';
 import { Publisher } from './publisher.js';
+import { readScheduler, runQueueWait, type SchedulerSample } from './run-queue.js';
 import { SequenceTracker } from './sequence-tracker.js';
 import type { TrafficOptions, TrafficSummary } from './traffic-types.js';
 
@@ -40,6 +42,8 @@ interface PublisherDriver {
 // Flat-out sending yields to the event loop after this many batches so subscribers get to read.
 const BATCHES_PER_TURN = 8;
 const STALL_MS = 1000;
+// Sampling interval of the generator's event-loop monitor: a turn longer than this is a stall.
+const LOOP_MONITOR_MS = 1;
 
 function clientOptions(options: TrafficOptions, clientId: string, index: number, persistent = false): ClientOptions {
   const addresses = options.localAddresses;
@@ -63,8 +67,18 @@ async function brokerCpu(pids: number[]): Promise<number> {
   return values.reduce((sum, value) => sum + value, 0);
 }
 
+function schedulerSamples(pids: readonly number[]): Promise<(SchedulerSample | null)[]> {
+  return Promise.all(pids.map((pid) => readScheduler(pid)));
+}
+
 export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Promise<TrafficSummary> {
   const latency = new LatencyRecorder();
+  // Paced runs also time each message from when the schedule said to send it, so a late send
+  // (a generator stall, a coarse timer) counts as latency instead of being hidden (coordinated omission).
+  const paced = options.rate > 0 && plan.publishers.length > 0;
+  const scheduleLatency = paced ? new LatencyRecorder() : undefined;
+  let scheduleStartMicros = 0;
+  const microsPerMessage = paced ? (1e6 * plan.publishers.length) / options.rate : 0;
   const errors: ReasonCounts = {};
   let errorTotal = 0;
   let delivered = 0;
@@ -111,6 +125,10 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
               if (backlog.recordDelivery(publisherIndex, sentBy(publisherIndex))) resume(publisherIndex);
             }
             latency.record(receivedAt - payloadTime(payload));
+            if (scheduleLatency !== undefined && publisherIndex >= 0 && publisherIndex < publisherCount) {
+              // The pacer sends message n (from 0) once (n + 1) messages are due.
+              scheduleLatency.record(receivedAt - (scheduleStartMicros + (payloadSequence(payload) + 1) * microsPerMessage));
+            }
             if (firstDeliveryAt === 0) firstDeliveryAt = receivedAt;
             lastDeliveryAt = receivedAt;
           } else {
@@ -169,9 +187,14 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const keepalive = new KeepaliveSweeper(allClients, options.keepalive);
   let running = true;
   const brokerCpuStart = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
+  const schedulerPids = [process.pid, ...options.brokerPids];
+  const schedulerStart = await schedulerSamples(schedulerPids);
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_MS });
+  loopDelay.enable();
   const cpuStart = process.cpuUsage();
   const startedAt = performance.now();
-  const startedAtMicros = nowMicros();
+  const startedAtMicros = (performance.timeOrigin + startedAt) * 1000;
+  scheduleStartMicros = startedAtMicros;
 
   // Flat-out sending: each publisher writes batches until the socket pushes back
   // or the in-flight window is full, then waits for 'drain' or an acknowledgement.
@@ -287,6 +310,8 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   clearInterval(backlogWatch);
   const sendSeconds = (performance.now() - startedAt) / 1000;
   const cpu = process.cpuUsage(cpuStart);
+  loopDelay.disable();
+  const schedulerEnd = await schedulerSamples(schedulerPids);
   const brokerCpuEnd = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
 
   const expectedDeliveries = (): number | null => {
@@ -343,6 +368,10 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   await Promise.all(allClients.map((client) => client.close()));
   const latencySummary = latency.summary();
   latency.destroy();
+  const scheduleSummary = scheduleLatency?.summary() ?? null;
+  scheduleLatency?.destroy();
+  // The monitor records whole intervals between its 1 ms timer's runs; what exceeds the interval is the stall.
+  const stallMs = (nanoseconds: number): number => round(Math.max(0, nanoseconds / 1e6 - LOOP_MONITOR_MS), 3);
 
   // With our own publishers, deliveries are timed from the start of sending; a lone
   // subscriber cannot know when sending started, so it times first to last delivery.
@@ -380,10 +409,13 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       deliveredPerSecond: Math.round(delivered / deliverySeconds),
     },
     latency: latencySummary,
+    latencyFromSchedule: scheduleSummary,
     errors: { total: errorTotal, reasons: errors },
     generator: {
       cpuPercent: round(((cpu.user + cpu.system) / 1e6 / sendSeconds) * 100, 1),
       rssBytes: process.memoryUsage.rss(),
+      eventLoopStallMs: { p50: stallMs(loopDelay.percentile(50)), p99: stallMs(loopDelay.percentile(99)), max: stallMs(loopDelay.max) },
+      runQueueWait: runQueueWait(schedulerStart.slice(0, 1), schedulerEnd.slice(0, 1), sendSeconds),
     },
     broker:
       options.brokerPids.length > 0
@@ -391,6 +423,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
             pids: options.brokerPids,
             cpuPercent: round(((brokerCpuEnd - brokerCpuStart) / sendSeconds) * 100, 1),
             rssBytes: brokerRss,
+            runQueueWait: runQueueWait(schedulerStart.slice(1), schedulerEnd.slice(1), sendSeconds),
           }
         : null,
   };
