@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type ConfigFlags } from '../config/load.js';
 import type { PetrelConfig } from '../config/schema.js';
 import { workerCount } from '../config/worker-count.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import type { RunningManagement } from '../management/start-management.js';
 import { exitCodes } from './exit-codes.js';
 import { installShutdownHandlers } from './shutdown.js';
 
@@ -82,8 +83,10 @@ export async function runStart(options: StartOptions): Promise<void> {
     const auth = buildAuth(config, logger);
     const store = createStore(config.storage, logger);
     const broker = new Broker(config, { logger, store, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
+    let management: RunningManagement | undefined;
     installShutdownHandlers({
       stop: async () => {
+        await management?.stop();
         await broker.stop();
         auth.close();
       },
@@ -100,6 +103,11 @@ export async function runStart(options: StartOptions): Promise<void> {
     await broker.start();
     const listeners: BoundAddress[] = broker.addresses;
     logger.info({ listeners, addresses: listeners.map(addressUrl) }, 'petrel listening');
+    // After the listeners; an address it cannot bind is logged and the broker goes on without it.
+    if (config.http.enabled) {
+      const { startLocalManagement } = await import('../management/start-management.js');
+      management = await startLocalManagement(config.http, broker, logger);
+    }
   } catch (error) {
     process.stderr.write(`petrel: cannot start: ${errorMessage(error)}\n`);
     process.exit(exitCodes.failure);
@@ -122,19 +130,36 @@ function failWorkerStart(index: number, reason: string): void {
 /** N > 1 workers: this process forks and supervises the workers; they hold the connections. */
 async function runPrimary(config: PetrelConfig, workers: number, logger: Logger): Promise<void> {
   const { Primary } = await import('../cluster/primary.js');
+  let management: RunningManagement | undefined;
   const primary = new Primary({
     config,
     workers,
     logger,
     onListening: (listeners) => {
       logger.info({ listeners, addresses: listeners.map(addressUrl), workers, pids: primary.workerPids() }, 'petrel listening');
+      // Only the primary serves HTTP; it merges the workers' metrics.
+      if (config.http.enabled) {
+        void import('../management/start-management.js')
+          .then(({ startClusterManagement }) => startClusterManagement(config.http, primary, logger))
+          .then(
+            (running) => (management = running),
+            (error: unknown) => logger.error({ err: error }, 'management server not started'),
+          );
+      }
     },
     onStartFailure: (reason) => {
       process.stderr.write(`petrel: cannot start: ${reason}\n`);
       primary.stop().finally(() => process.exit(exitCodes.failure));
     },
   });
-  installShutdownHandlers({ stop: () => primary.stop(), logger, exit: (code) => process.exit(code) });
+  installShutdownHandlers({
+    stop: async () => {
+      await management?.stop();
+      await primary.stop();
+    },
+    logger,
+    exit: (code) => process.exit(code),
+  });
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'reloading authentication files in every worker');
     primary.reload();

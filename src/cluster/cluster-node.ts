@@ -493,7 +493,8 @@ export class ClusterNode implements BrokerCluster {
         return;
       case 'stop':
       case 'reload':
-        // Handled by the worker process (worker.ts).
+      case 'management-query':
+        // Handled by the worker process (worker.ts, src/management/worker-answers.ts).
         return;
     }
   }

@@ -1,6 +1,7 @@
 // Messages between the primary and its workers over node:cluster's IPC channel (structured
 // clone, "advanced" serialization). None of them is on the publish path.
 
+import type { ManagementAnswer, ManagementQuery } from '../management/management-messages.js';
 import type { TransferredSession } from './session-transfer.js';
 
 export interface ListenerAddress {
@@ -27,7 +28,9 @@ export type WorkerMessage =
   /** The session of a client id ended on this worker. */
   | { kind: 'ended'; clientId: string }
   /** The worker cannot start (port in use, unusable store...); it exits next. */
-  | { kind: 'start-failed'; reason: string };
+  | { kind: 'start-failed'; reason: string }
+  /** Answer to 'management-query': this worker's metrics and store writability. */
+  | ManagementAnswer;
 
 export type PrimaryMessage =
   | { kind: 'mesh-peers'; peers: MeshPeer[] }
@@ -37,7 +40,9 @@ export type PrimaryMessage =
   /** Give up a client id: close its connection (takeover), hand the session over unless clean. */
   | { kind: 'release'; requestId: number; clientId: string; clean: boolean }
   | { kind: 'stop' }
-  | { kind: 'reload' };
+  | { kind: 'reload' }
+  /** For /metrics and /healthz of the management server (src/management/cluster-endpoints.ts). */
+  | ManagementQuery;
 
 /** Environment variables the primary gives a worker. */
 // Not PETREL_*: that prefix is configuration, read by the config loader.

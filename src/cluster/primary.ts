@@ -106,6 +106,16 @@ export class Primary {
     return this.slots.map((slot) => slot.worker?.process.pid);
   }
 
+  /** How many workers run when all are up. */
+  get workerCount(): number {
+    return this.slots.length;
+  }
+
+  /** Workers started and listening (the management server asks them for their metrics). */
+  readyWorkers(): Array<{ index: number; worker: Worker }> {
+    return this.slots.flatMap((slot) => (slot.state === 'ready' && slot.worker !== undefined ? [{ index: slot.index, worker: slot.worker }] : []));
+  }
+
   /**
    * Forks every worker. They load in parallel, but worker 0 (which keeps the retained messages
    * on disk, the others copying them from the mesh) joins the mesh first.
@@ -202,6 +212,9 @@ export class Primary {
         return;
       case 'start-failed':
         slot.failure = message.reason;
+        return;
+      case 'management-answer':
+        // Collected by the management server (src/management/cluster-endpoints.ts).
         return;
     }
   }

@@ -98,6 +98,11 @@ export async function runWorker(config: PetrelConfig, baseLogger: Logger, identi
   // The primary is gone: nobody would restart us or route claims, so stop.
   process.on('disconnect', stopAndExit);
 
+  // The management server runs in the primary, which asks every ready worker for its metrics.
+  if (config.http.enabled) {
+    const { startWorkerAnswers } = await import('../management/worker-answers.js');
+    startWorkerAnswers(broker, index);
+  }
   await broker.start();
   node.ready(broker.addresses);
   logger.info({ addresses: broker.addresses, meshSocket: socketPath }, 'worker listening');

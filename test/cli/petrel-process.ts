@@ -34,13 +34,17 @@ export interface SpawnPetrelOptions {
   cwd?: string;
 }
 
-/** Environment without inherited PETREL_* variables, so the developer's shell cannot change results. */
+/**
+ * Environment without inherited PETREL_* variables, so the developer's shell cannot change results,
+ * and without the management HTTP server unless `extra` turns it on (brokers started side by side
+ * would all want port 8080).
+ */
 export function cleanEnvironment(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const environment: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
     if (!name.startsWith('PETREL_')) environment[name] = value;
   }
-  return { ...environment, ...extra };
+  return { ...environment, PETREL_HTTP__ENABLED: 'false', ...extra };
 }
 
 export function spawnPetrel(args: string[], options: SpawnPetrelOptions = {}): ChildProcess {

@@ -23,7 +23,7 @@ export function repositoryRoot(): string {
 export interface BrokerProcessOptions {
   port: number;
   dataDir: string;
-  /** Extra environment (PETREL_STORAGE__MODE, PETREL_LIMITS__...). */
+  /** Extra environment (PETREL_STORAGE__MODE, PETREL_LIMITS__...); the management server is off unless PETREL_HTTP__ENABLED says otherwise. */
   env?: Record<string, string>;
   /** Runs the broker through `bash -c` with this prefix, e.g. `ulimit -f 2048 &&`. */
   shellPrefix?: string;
@@ -55,7 +55,8 @@ export class BrokerProcess {
   static async start(options: BrokerProcessOptions, timeoutMs = 15_000): Promise<BrokerProcess> {
     const root = repositoryRoot();
     const args = [...(options.nodeArgs ?? []), join(root, 'bin', 'petrel.js'), 'start', '--host', '127.0.0.1', '--port', String(options.port), '--data-dir', options.dataDir, '--workers', String(options.workers ?? 1), '--log-level', options.logLevel ?? 'warn'];
-    const env = { ...process.env, ...options.env };
+    // Brokers started side by side would all want the management port (8080).
+    const env: NodeJS.ProcessEnv = { ...process.env, PETREL_HTTP__ENABLED: 'false', ...options.env };
     delete env.PETREL_CONFIG;
     let child: ChildProcess;
     if (options.shellPrefix === undefined) {
