@@ -34,6 +34,11 @@ export class CrashPublisher {
   readonly topics: PublisherTopic[];
   /** topic -> sequence numbers whose PUBACK / PUBCOMP arrived. */
   readonly acknowledged = new Map<string, Set<number>>();
+  /**
+   * topic -> seq -> when the broker first took the message (Date.now() at PUBACK, or at PUBREC for
+   * QoS 2): the async crash test measures the window of loss from it.
+   */
+  readonly takenAt = new Map<string, Map<number, number>>();
   /** topic -> highest sequence number sent. */
   readonly lastSent = new Map<string, number>();
   /** Refusals (reason code >= 0x80), which never count as acknowledged. */
@@ -61,7 +66,10 @@ export class CrashPublisher {
       { topic: `crash/${clientId}/q2`, qos: 2, retain: false },
       { topic: `retained/${clientId}`, qos: 1, retain: true },
     ];
-    for (const { topic } of this.topics) this.acknowledged.set(topic, new Set());
+    for (const { topic } of this.topics) {
+      this.acknowledged.set(topic, new Set());
+      this.takenAt.set(topic, new Map());
+    }
   }
 
   get outstandingCount(): number {
@@ -155,6 +163,11 @@ export class CrashPublisher {
     connection.send({ cmd: 'publish', topic: entry.topic, payload: Buffer.from(String(entry.seq)), qos: entry.qos, retain: entry.retain, dup, messageId: entry.packetId });
   }
 
+  private markTaken(entry: Outstanding): void {
+    const times = this.takenAt.get(entry.topic)!;
+    if (!times.has(entry.seq)) times.set(entry.seq, Date.now());
+  }
+
   private onPacket(packet: Packet, connection: WireConnection): void {
     if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return;
     const entry = packet.messageId === undefined ? undefined : this.outstanding.get(packet.messageId);
@@ -171,10 +184,12 @@ export class CrashPublisher {
       this.refused++;
       this.outstanding.delete(entry.packetId);
     } else if (packet.cmd === 'pubrec' && entry.qos === 2 && entry.stage === 'publish') {
+      this.markTaken(entry);
       entry.stage = 'pubrel';
       this.sendEntry(connection, entry, false);
       return;
     } else if (packet.cmd === 'puback' && entry.qos === 1) {
+      this.markTaken(entry);
       this.outstanding.delete(entry.packetId);
       this.acknowledged.get(entry.topic)!.add(entry.seq);
       this.acknowledgedAny = true;
@@ -193,11 +208,17 @@ export class CrashSubscriber {
   readonly received = new Map<string, number[]>();
   /** Reconnects that found no session after it was known to be durable. */
   sessionLosses = 0;
+  /**
+   * QoS 2 PUBLISH packets carrying a packet id still held (PUBREC sent, no PUBREL yet) for another
+   * message: the broker reused an id it had not released, having lost that exchange. Method A
+   * takes such a message for a re-send of the held one and drops it.
+   */
+  reusedPacketIds = 0;
   private connection: WireConnection | undefined;
   /** When a QoS 2 message is handed to the application: at PUBLISH (method A) or at PUBREL (method B). */
   readonly qos2Method: 'A' | 'B';
-  /** QoS 2 PUBLISH received, waiting for PUBREL: packet id -> message (method A keeps only the id). */
-  private readonly heldQoS2 = new Map<number, { topic: string; seq: number } | undefined>();
+  /** QoS 2 PUBLISH received, waiting for PUBREL: packet id -> message (method A has handed it on already). */
+  private readonly heldQoS2 = new Map<number, { topic: string; seq: number; handedOn: boolean }>();
   private subscribed = false;
   private durable = false;
 
@@ -266,12 +287,14 @@ export class CrashSubscriber {
         connection.send({ cmd: 'puback', messageId: packet.messageId });
       } else if (packet.qos === 2) {
         const packetId = packet.messageId!;
+        const held = this.heldQoS2.get(packetId);
+        if (held !== undefined && (held.topic !== packet.topic || held.seq !== seq)) this.reusedPacketIds++;
         if (this.qos2Method === 'B') {
           // Hold it until PUBREL; a re-sent PUBLISH (DUP) with the same id replaces it.
-          this.heldQoS2.set(packetId, { topic: packet.topic, seq });
-        } else if (!this.heldQoS2.has(packetId)) {
+          this.heldQoS2.set(packetId, { topic: packet.topic, seq, handedOn: false });
+        } else if (held === undefined) {
           // Hand it on now; until PUBREL a PUBLISH with this id is the same message again.
-          this.heldQoS2.set(packetId, undefined);
+          this.heldQoS2.set(packetId, { topic: packet.topic, seq, handedOn: true });
           this.deliver(packet.topic, seq);
         }
         connection.send({ cmd: 'pubrec', messageId: packetId });
@@ -279,7 +302,7 @@ export class CrashSubscriber {
     } else if (packet.cmd === 'pubrel') {
       const held = packet.messageId === undefined ? undefined : this.heldQoS2.get(packet.messageId);
       this.heldQoS2.delete(packet.messageId!);
-      if (held !== undefined) this.deliver(held.topic, held.seq);
+      if (held !== undefined && !held.handedOn) this.deliver(held.topic, held.seq);
       connection.send({ cmd: 'pubcomp', messageId: packet.messageId });
     }
   }

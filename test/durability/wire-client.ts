@@ -14,6 +14,8 @@ export interface WireOptions {
   clean: boolean;
   /** 5.0 Session Expiry Interval in seconds. */
   sessionExpiry?: number;
+  /** Will message; `delaySeconds` is the 5.0 Will Delay Interval. */
+  will?: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain?: boolean; delaySeconds?: number };
 }
 
 export class WireConnection {
@@ -87,6 +89,16 @@ export class WireConnection {
           clean: options.clean,
           keepalive: 0,
           properties: options.protocolVersion === 5 && options.sessionExpiry !== undefined ? { sessionExpiryInterval: options.sessionExpiry } : undefined,
+          will:
+            options.will === undefined
+              ? undefined
+              : {
+                  topic: options.will.topic,
+                  payload: options.will.payload,
+                  qos: options.will.qos,
+                  retain: options.will.retain ?? false,
+                  properties: options.protocolVersion === 5 && options.will.delaySeconds !== undefined ? { willDelayInterval: options.will.delaySeconds } : undefined,
+                },
         });
       });
     });
