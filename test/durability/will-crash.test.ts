@@ -136,6 +136,7 @@ describe('delayed wills across a kill -9 of the broker', () => {
     assert.equal(sessionPresent, true, 'the subscriber session should survive the kill');
 
     const lateDue = droppedAt + 4000;
+    assert.ok(subscriber.connectedAt < lateDue - 200, `the restart took until ${subscriber.connectedAt - droppedAt} ms after the drops: too late to see the 4 s will fire on its own timer`);
     const deadline = lateDue + lateToleranceMs + 500;
     while (Date.now() < deadline) await sleep(50);
     const stopped = await restarted.stop();
