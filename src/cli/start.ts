@@ -84,8 +84,10 @@ export async function runStart(options: StartOptions): Promise<void> {
     const store = createStore(config.storage, logger);
     const broker = new Broker(config, { logger, store, hooks: auth.hooks, enhancedAuth: auth.enhancedAuth });
     let management: RunningManagement | undefined;
+    let stopping = false;
     installShutdownHandlers({
       stop: async () => {
+        stopping = true;
         await management?.stop();
         await broker.stop();
         auth.close();
@@ -104,7 +106,7 @@ export async function runStart(options: StartOptions): Promise<void> {
     const listeners: BoundAddress[] = broker.addresses;
     logger.info({ listeners, addresses: listeners.map(addressUrl) }, 'petrel listening');
     // After the listeners; an address it cannot bind is logged and the broker goes on without it.
-    if (config.http.enabled) {
+    if (config.http.enabled && !stopping) {
       const { startLocalManagement } = await import('../management/start-management.js');
       management = await startLocalManagement(config.http, broker, logger);
     }
@@ -131,6 +133,7 @@ function failWorkerStart(index: number, reason: string): void {
 async function runPrimary(config: PetrelConfig, workers: number, logger: Logger): Promise<void> {
   const { Primary } = await import('../cluster/primary.js');
   let management: RunningManagement | undefined;
+  let stopping = false;
   const primary = new Primary({
     config,
     workers,
@@ -138,7 +141,7 @@ async function runPrimary(config: PetrelConfig, workers: number, logger: Logger)
     onListening: (listeners) => {
       logger.info({ listeners, addresses: listeners.map(addressUrl), workers, pids: primary.workerPids() }, 'petrel listening');
       // Only the primary serves HTTP; it merges the workers' metrics.
-      if (config.http.enabled) {
+      if (config.http.enabled && !stopping) {
         void import('../management/start-management.js')
           .then(({ startClusterManagement }) => startClusterManagement(config.http, primary, logger))
           .then(
@@ -154,6 +157,7 @@ async function runPrimary(config: PetrelConfig, workers: number, logger: Logger)
   });
   installShutdownHandlers({
     stop: async () => {
+      stopping = true;
       await management?.stop();
       await primary.stop();
     },
