@@ -108,7 +108,7 @@ export class Broker implements BrokerContext {
         if (this.hooks.wantsDelivered) this.hooks.delivered(client, packet());
       },
       afterDurable: (send) => {
-        this.acks.add({ send, fail: (error) => this.logger.error({ err: error }, 'store write failed: delivery step postponed to the next session resume') });
+        this.acks.addCommitted({ send, fail: (error) => this.logger.error({ err: error }, 'store write failed: delivery step postponed to the next session resume') });
       },
     };
     this.sessions = new SessionRegistry({
@@ -187,9 +187,12 @@ export class Broker implements BrokerContext {
       return;
     }
     this.counters.connectionsAccepted++;
-    const connection = new Connection(this, stream, meta);
-    this.sockets.add(connection);
-    stream.once('close', () => this.sockets.delete(connection));
+    // The connection tells socketClosed() when its stream closes: no listener of our own per socket.
+    this.sockets.add(new Connection(this, stream, meta));
+  }
+
+  socketClosed(connection: Connection): void {
+    this.sockets.delete(connection);
   }
 
   allowAnonymous(listener: string): boolean {

@@ -114,6 +114,11 @@ export class ClusterStore implements Store {
     });
   }
 
+  /** This worker's own commit: the steps that wait for it change only local state. */
+  whenCommitted(callback: (error?: Error) => void): void {
+    this.inner.whenCommitted(callback);
+  }
+
   stats(): StoreStats {
     return this.inner.stats();
   }

@@ -27,12 +27,13 @@ export function handlePubcomp(connection: Connection, packet: PubcompPacket): vo
 export function handlePubrel(connection: Connection, packet: PubrelPacket): void {
   const session = connection.session!;
   const packetId = packet.packetId;
-  const known = session.incomingQoS2.delete(packetId);
+  const known = session.hasIncomingQoS2(packetId) && session.incomingQoS2.delete(packetId);
   if (known && session.persistent) connection.broker.store.deleteIncomingQoS2(session.clientId, packetId);
-  // PUBCOMP with the same id (5.0: 0x92 if we never saw it), once the id's release is durable:
-  // after a crash a remembered id would swallow the client's next message that reuses it.
+  // PUBCOMP with the same id (5.0: 0x92 if we never saw it), once the id's release is committed
+  // (durable in sync mode; committed in async mode too): after a crash a remembered id would
+  // swallow the client's next message that reuses it.
   const reasonCode = known || connection.protocolVersion !== 5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound;
-  connection.broker.acks.add({
+  connection.broker.acks.addCommitted({
     send: () => connection.send({ type: 'pubcomp', packetId, reasonCode }),
     fail: (error) => connection.disconnect(ReasonCode.UnspecifiedError, error),
   });

@@ -11,6 +11,10 @@ export interface SessionContext {
   readonly queueQoS0: boolean;
   onDropped(clientId: string, packet: () => PublishPacket, reason: DropReason): void;
   onDelivered(client: ClientInfo, packet: () => PublishPacket): void;
-  /** Runs `send` once everything recorded so far is durable (at once with the memory store). */
+  /**
+   * Runs `send` once everything recorded so far is committed: durable in sync mode, committed
+   * (not yet fsync'd) in async mode, at once with the memory store. A QoS 2 step is never shown
+   * to the client before its state would survive a kill -9.
+   */
   afterDurable(send: () => void): void;
 }

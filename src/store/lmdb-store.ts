@@ -160,6 +160,8 @@ export class LmdbStore implements Store {
   /** Callbacks of the last committed batch while its fsync is still running (sync mode). */
   private flushing: DurableCallback[] | undefined;
   private flushTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** The flush timer is a setImmediate (sync mode, or async mode with commit waiters), not a setTimeout. */
+  private flushTimerImmediate = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
   private isWritable = true;
@@ -342,6 +344,24 @@ export class LmdbStore implements Store {
     else callback();
   }
 
+  whenCommitted(callback: (error?: Error) => void): void {
+    if (this.mode === 'sync') {
+      this.whenDurable(callback);
+      return;
+    }
+    if (!this.isWritable) {
+      callback(this.lastError);
+      return;
+    }
+    // async mode: batch callbacks run at the commit. A waiter does not wait out asyncFlushMs.
+    if (this.pendingLive > 0) {
+      this.pendingCallbacks.push(callback);
+      if (this.flushTimer !== undefined && !this.flushTimerImmediate) this.cancelFlushTimer();
+      this.scheduleFlush();
+    } else if (this.inFlight !== undefined) this.inFlight.callbacks.push(callback);
+    else callback();
+  }
+
   stats(): StoreStats {
     return { diskBytes: this.diskBytes, pendingWrites: this.pendingLive + (this.inFlight?.writes.length ?? 0) };
   }
@@ -444,7 +464,8 @@ export class LmdbStore implements Store {
 
   private scheduleFlush(): void {
     if (this.flushTimer !== undefined || this.inFlight !== undefined || this.retryTimer !== undefined || this.closing) return;
-    if (this.mode === 'sync') this.flushTimer = setImmediate(() => this.flush());
+    this.flushTimerImmediate = this.mode === 'sync' || this.pendingCallbacks.length > 0;
+    if (this.flushTimerImmediate) this.flushTimer = setImmediate(() => this.flush());
     else {
       const waited = performance.now() - this.pendingSince;
       this.flushTimer = setTimeout(() => this.flush(), Math.max(0, this.options.asyncFlushMs - waited));
@@ -453,7 +474,7 @@ export class LmdbStore implements Store {
 
   private cancelFlushTimer(): void {
     if (this.flushTimer === undefined) return;
-    if (this.mode === 'sync') clearImmediate(this.flushTimer as NodeJS.Immediate);
+    if (this.flushTimerImmediate) clearImmediate(this.flushTimer as NodeJS.Immediate);
     else clearTimeout(this.flushTimer as NodeJS.Timeout);
     this.flushTimer = undefined;
   }

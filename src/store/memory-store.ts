@@ -37,6 +37,10 @@ export class MemoryStore implements Store {
     callback();
   }
 
+  whenCommitted(callback: (error?: Error) => void): void {
+    callback();
+  }
+
   stats(): StoreStats {
     return { diskBytes: 0, pendingWrites: 0 };
   }

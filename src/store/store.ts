@@ -110,6 +110,13 @@ export interface Store {
    * the caller must not acknowledge the work they carried.
    */
   whenDurable(callback: (error?: Error) => void): void;
+  /**
+   * Like whenDurable, but in async mode waits for the commit (not the fsync) of everything issued
+   * so far instead of answering at once. For protocol steps whose state must never fall behind
+   * what a peer was told (QoS 2 releases and deliveries, PUBCOMP): a kill -9 would otherwise
+   * leave stale packet ids that swallow later messages. sync: same as whenDurable; memory: at once.
+   */
+  whenCommitted(callback: (error?: Error) => void): void;
   /** False after a write error (disk full...) until writes succeed again: refuse new durable work. */
   readonly writable: boolean;
   stats(): StoreStats;

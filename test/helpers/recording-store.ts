@@ -56,6 +56,12 @@ export class RecordingStore implements Store {
     if (this.hold) this.held.push(callback);
     else callback();
   }
+  /** Sync mode: the same wait as whenDurable (held alike), recorded under its own name. */
+  whenCommitted(callback: (error?: Error) => void): void {
+    this.calls.push(['whenCommitted']);
+    if (this.hold) this.held.push(callback);
+    else callback();
+  }
   release(error?: Error): void {
     const held = this.held;
     this.held = [];
