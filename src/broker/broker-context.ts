@@ -37,6 +37,8 @@ export interface BrokerContext {
   /** Retains (if flagged) and routes a message; returns the number of deliveries. */
   publish(stored: StoredMessage, publisher: ClientInfo | undefined): number;
   publishWill(clientId: string, will: WillMessage): void;
+  /** A connection's stream closed, whether or not it completed CONNECT (after connectionLost). */
+  socketClosed(connection: Connection): void;
   /** A connected client's connection ended: wills, session expiry, shared re-routing. */
   connectionLost(connection: Connection, will: WillMessage | undefined): void;
   /** Re-routes entries of a departed shared-subscription member. */

@@ -3,21 +3,21 @@
 // Every handler error is caught here: network input never crashes the broker.
 
 import type { Duplex } from 'node:stream';
-import type { Logger } from 'pino';
 import type { BrokerContext } from '../broker/broker-context.js';
 import { isPromise } from '../broker/hook-runner.js';
-import type { ClientInfo, DropReason, EnhancedAuthExchange } from '../hooks/hooks.js';
-import { PacketDecoder } from '../protocol/decoder.js';
+import type { ClientInfo, DropReason } from '../hooks/hooks.js';
+import { MAX_PACKET_SIZE, PacketDecoder, type PacketSink } from '../protocol/decoder.js';
 import { encodePacket } from '../protocol/encoder.js';
 import { MqttProtocolError } from '../protocol/errors.js';
-import type { ConnectPacket, Packet, ProtocolVersion, WillMessage } from '../protocol/packets.js';
+import type { Packet, ProtocolVersion, WillMessage } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { RoutedMessage } from '../router/routed-message.js';
 import type { Session } from '../session/session.js';
 import type { PublishWriteOptions, SessionLink } from '../session/session-link.js';
 import { dispatchPacket } from './dispatch.js';
-import { keepaliveWheel, type KeepaliveSubject } from './keepalive-wheel.js';
-import { OutboundAliases } from './topic-aliases.js';
+import { ConnectionExtras } from './connection-extras.js';
+import { currentSlot, keepaliveWheel, type KeepaliveSubject } from './keepalive-wheel.js';
+import type { OutboundAliases } from './topic-aliases.js';
 
 export interface ConnectionMeta {
   listener: string;
@@ -29,78 +29,77 @@ export interface ConnectionMeta {
 /** Payloads up to this size are copied behind their header and written once. */
 const SMALL_PAYLOAD = 2048;
 
+/** The attributes of a client no authenticator gave any: one frozen object shared by all of them. */
+const NO_ATTRIBUTES: Record<string, unknown> = Object.freeze({});
+
+/**
+ * Packets decoded so far by every connection of the process (a small integer, wrapping). A
+ * connection compares it before and after decoding a chunk to tell whether the chunk completed a
+ * packet: decoding only calls back into that connection, so no other one counts meanwhile.
+ */
+let packetsDecoded = 0;
+
+/** Socket errors are read from socket.errored at close; listening is what keeps one from crashing the process. */
+function ignoreSocketError(): void {}
+
 export type ConnectionState = 'awaiting-connect' | 'authenticating' | 'connected' | 'closed';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-export class Connection implements SessionLink, KeepaliveSubject {
+// Every field below is paid by every idle connection (issue #6: at most 3 KB each, all included),
+// so: numbers that stay small integers (V8 keeps a number that is not one in a separate 16-byte
+// box per field), rarely used state in ConnectionExtras, collections created on first use.
+export class Connection implements SessionLink, KeepaliveSubject, PacketSink {
   readonly broker: BrokerContext;
   readonly socket: Duplex;
   readonly decoder: PacketDecoder;
   readonly client: ClientInfo;
   state: ConnectionState = 'awaiting-connect';
   protocolVersion: ProtocolVersion = 4;
-  session: Session | undefined;
+  session: Session | undefined = undefined;
   /** The will of this connection; cleared by a normal DISCONNECT [MQTT-3.1.2-10]. */
-  will: WillMessage | undefined;
+  will: WillMessage | undefined = undefined;
   keepalive = 0;
-  /** Session Expiry Interval the CONNECT asked for (0 forbids setting one on DISCONNECT). */
-  connectSessionExpiry = 0;
+  /** The CONNECT's Session Expiry Interval was 0 (or absent): DISCONNECT may not set one [MQTT-3.14.2-2]. */
+  connectExpiryWasZero = true;
   /** The client's Receive Maximum (5.0) / limits.maxInflight (3.1.1). */
   sendWindow: number;
-  /** The client's Maximum Packet Size (5.0). */
-  clientMaximumPacketSize = Number.POSITIVE_INFINITY;
-  private inboundAliasMap: Map<number, string> | undefined;
-  outboundAliases: OutboundAliases | undefined;
+  /** The client's Maximum Packet Size (5.0); MAX_PACKET_SIZE when it set none (no packet is larger). */
+  clientMaximumPacketSize = MAX_PACKET_SIZE;
   /** Inbound QoS 1 publishes whose PUBACK is not sent yet (Receive Maximum accounting). */
   pendingAcks = 0;
-  /** 5.0 Request Problem Information: 0 forbids reason strings except on PUBLISH, CONNACK, DISCONNECT. */
-  problemInformation = true;
-  /** Enhanced authentication in progress (5.0 AUTH). */
-  auth: { method: string; exchange: EnhancedAuthExchange | undefined } | undefined;
-  /** The CONNECT waiting for enhanced authentication to finish. */
-  pendingConnect: { packet: ConnectPacket; assignedClientId: string | undefined } | undefined;
-
-  private packetsReceived = 0;
   private busy = false;
-  private backlog: Packet[] = [];
+  /** Packets that arrived while a hook answered asynchronously (created then). */
+  private backlog: Packet[] | undefined = undefined;
   private connectTimer: NodeJS.Timeout | undefined;
-  /** Keep-alive state read by the shared wheel (no timer per connection). */
-  keepaliveLimitMs = 0;
-  lastPacketAt = 0;
+  /** Keep-alive state read by the shared wheel (no timer per connection), in wheel slots. */
+  heardAt = 0;
   keepaliveSlot = -1;
-  private expiryTimer: NodeJS.Timeout | undefined;
   private corked = false;
-  private closeReason: { reasonCode?: number; error?: Error } = {};
-  private readonly maxSocketBufferBytes: number;
-  /** Child logger carrying clientId and remoteAddress; made on the first line logged, remade if the id changes. */
-  private logger: Logger | undefined;
-  private loggerClientId = '';
-  /** Messages to this client dropped while it was connected, by reason (one summary line at close). */
-  private dropped: Partial<Record<DropReason, number>> | undefined;
+  private extras: ConnectionExtras | undefined = undefined;
 
   constructor(broker: BrokerContext, socket: Duplex, meta: ConnectionMeta) {
     this.broker = broker;
     this.socket = socket;
     const limits = broker.config.limits;
     this.sendWindow = limits.maxInflight;
-    this.maxSocketBufferBytes = limits.maxSocketBufferBytes;
     this.client = {
       clientId: '',
+      // Set at CONNECT: present from the start, so that V8 keeps it inside the object.
+      username: undefined,
       protocolVersion: 4,
       remoteAddress: meta.remoteAddress,
       remotePort: meta.remotePort,
       listener: meta.listener,
       certificate: meta.certificate,
-      attributes: {},
+      attributes: NO_ATTRIBUTES,
     };
-    this.decoder = new PacketDecoder((packet) => this.onPacket(packet), { maximumPacketSize: limits.maxPacketSize });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (error: Error) => {
-      this.closeReason.error ??= error;
-    });
-    socket.on('close', () => this.onClose());
-    socket.on('drain', () => this.session?.pump());
+    this.decoder = new PacketDecoder(this, { maximumPacketSize: limits.maxPacketSize });
+    // Bound methods rather than closures: no context object shared by closures to keep per socket.
+    // 'drain' is listened to only once the socket holds too much (isWritable).
+    socket.on('data', this.onData.bind(this));
+    socket.on('error', ignoreSocketError);
+    socket.on('close', this.onClose.bind(this));
     this.connectTimer = setTimeout(() => this.destroy(new Error('no CONNECT within the connect timeout')), limits.connectTimeoutMs);
   }
 
@@ -108,9 +107,54 @@ export class Connection implements SessionLink, KeepaliveSubject {
     return this.client.clientId;
   }
 
+  /** The rarely used state, created on first use. */
+  private get more(): ConnectionExtras {
+    return (this.extras ??= new ConnectionExtras());
+  }
+
   /** 5.0 topic aliases the client set; created on first use (most clients never set one). */
   get inboundAliases(): Map<number, string> {
-    return (this.inboundAliasMap ??= new Map());
+    return (this.more.inboundAliases ??= new Map());
+  }
+
+  get outboundAliases(): OutboundAliases | undefined {
+    return this.extras?.outboundAliases;
+  }
+
+  set outboundAliases(aliases: OutboundAliases | undefined) {
+    if (aliases !== undefined || this.extras !== undefined) this.more.outboundAliases = aliases;
+  }
+
+  /** 5.0 Request Problem Information: false forbids reason strings except on PUBLISH, CONNACK, DISCONNECT. */
+  get problemInformation(): boolean {
+    return this.extras?.problemInformation ?? true;
+  }
+
+  set problemInformation(allowed: boolean) {
+    if (!allowed || this.extras !== undefined) this.more.problemInformation = allowed;
+  }
+
+  /** Enhanced authentication in progress or done (5.0 AUTH). */
+  get auth(): ConnectionExtras['auth'] {
+    return this.extras?.auth;
+  }
+
+  set auth(auth: ConnectionExtras['auth']) {
+    if (auth !== undefined || this.extras !== undefined) this.more.auth = auth;
+  }
+
+  /** The CONNECT waiting for enhanced authentication to finish. */
+  get pendingConnect(): ConnectionExtras['pendingConnect'] {
+    return this.extras?.pendingConnect;
+  }
+
+  set pendingConnect(pending: ConnectionExtras['pendingConnect']) {
+    if (pending !== undefined || this.extras !== undefined) this.more.pendingConnect = pending;
+  }
+
+  /** Milliseconds without a packet after which the wheel closes the connection (1.5 × Keep Alive). */
+  get keepaliveLimitMs(): number {
+    return this.keepalive * 1500;
   }
 
   /**
@@ -121,23 +165,24 @@ export class Connection implements SessionLink, KeepaliveSubject {
   log(level: LogLevel, message: string, reasonCode: number | undefined, fields?: Record<string, unknown>): void {
     const root = this.broker.logger;
     if (!root.isLevelEnabled(level)) return;
-    if (this.logger === undefined || this.loggerClientId !== this.clientId) {
-      this.logger = root.child({ clientId: this.clientId, remoteAddress: this.client.remoteAddress });
-      this.loggerClientId = this.clientId;
+    const extras = this.more;
+    if (extras.logger === undefined || extras.loggerClientId !== this.clientId) {
+      extras.logger = root.child({ clientId: this.clientId, remoteAddress: this.client.remoteAddress });
+      extras.loggerClientId = this.clientId;
     }
-    this.logger[level]({ reasonCode, ...fields }, message);
+    extras.logger[level]({ reasonCode, ...fields }, message);
   }
 
   /** A message to this client was dropped; counted for the summary logged at close. */
   countDropped(reason: DropReason): void {
-    this.dropped ??= {};
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+    const dropped = (this.more.dropped ??= {});
+    dropped[reason] = (dropped[reason] ?? 0) + 1;
   }
 
   private onData(chunk: Buffer): void {
     this.broker.counters.bytesReceived += chunk.length;
     if (this.state === 'closed') return;
-    const before = this.packetsReceived;
+    const before = packetsDecoded;
     try {
       this.decoder.push(chunk);
     } catch (error) {
@@ -145,14 +190,15 @@ export class Connection implements SessionLink, KeepaliveSubject {
     }
     // [MQTT-3.1.2-24] only a complete control packet is a sign of life (one refresh per chunk,
     // not per packet; a packet trickling in byte by byte does not keep the connection open).
-    if (this.packetsReceived !== before) this.lastPacketAt = Date.now();
+    if (packetsDecoded !== before) this.heardAt = currentSlot();
   }
 
-  private onPacket(packet: Packet): void {
-    this.packetsReceived++;
+  /** A packet from the decoder (PacketSink). */
+  onPacket(packet: Packet): void {
+    packetsDecoded = (packetsDecoded + 1) & 0x3fffffff;
     if (this.state === 'closed') return;
     if (this.busy) {
-      this.backlog.push(packet);
+      (this.backlog ??= []).push(packet);
       return;
     }
     this.handle(packet);
@@ -177,8 +223,9 @@ export class Connection implements SessionLink, KeepaliveSubject {
 
   private resumeInput(): void {
     this.busy = false;
-    while (!this.busy && this.backlog.length > 0 && this.state !== 'closed') {
-      this.handle(this.backlog.shift()!);
+    const backlog = this.backlog;
+    while (!this.busy && backlog !== undefined && backlog.length > 0 && this.state !== 'closed') {
+      this.handle(backlog.shift()!);
     }
     if (!this.busy && this.state !== 'closed') this.socket.resume();
   }
@@ -195,7 +242,7 @@ export class Connection implements SessionLink, KeepaliveSubject {
         } else if (this.decoder.protocolVersion === 5) {
           this.writeBuffer(encodePacket({ type: 'connack', sessionPresent: false, reasonCode: error.reasonCode }, 5));
         }
-        this.closeReason.error = error;
+        this.more.closeError = error;
         this.end();
         return;
       }
@@ -210,8 +257,9 @@ export class Connection implements SessionLink, KeepaliveSubject {
   /** Server-side close: DISCONNECT with a reason code on 5.0 [MQTT-4.13.1-1], then close. Wills are published. */
   disconnect(reasonCode: number, error?: Error, reasonString?: string): void {
     if (this.state === 'closed') return;
-    this.closeReason.reasonCode = reasonCode;
-    if (error) this.closeReason.error = error;
+    const extras = this.more;
+    extras.closeReasonCode = reasonCode;
+    if (error) extras.closeError = error;
     this.log('debug', 'disconnecting client', reasonCode, error === undefined ? undefined : { reason: error.message });
     if (this.protocolVersion === 5 && this.state === 'connected') {
       this.send({ type: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined });
@@ -230,7 +278,7 @@ export class Connection implements SessionLink, KeepaliveSubject {
   }
 
   destroy(error?: Error): void {
-    if (error) this.closeReason.error ??= error;
+    if (error) this.more.closeError ??= error;
     this.state = 'closed';
     this.socket.destroy();
   }
@@ -239,12 +287,15 @@ export class Connection implements SessionLink, KeepaliveSubject {
     this.state = 'closed';
     clearTimeout(this.connectTimer);
     keepaliveWheel.unwatch(this);
-    clearTimeout(this.expiryTimer);
-    this.backlog = [];
-    if (this.dropped !== undefined) {
+    this.backlog = undefined;
+    const extras = this.extras;
+    clearTimeout(extras?.expiryTimer);
+    const socketError = this.socket.errored;
+    if (socketError !== null && extras?.closeError === undefined) this.more.closeError = socketError;
+    if (extras?.dropped !== undefined) {
       let total = 0;
-      for (const count of Object.values(this.dropped)) total += count;
-      this.log('warn', 'messages dropped', this.closeReason.reasonCode, { dropped: total, byReason: this.dropped });
+      for (const count of Object.values(extras.dropped)) total += count;
+      this.log('warn', 'messages dropped', extras.closeReasonCode, { dropped: total, byReason: extras.dropped });
     }
     if (this.session !== undefined) {
       const will = this.will;
@@ -252,8 +303,12 @@ export class Connection implements SessionLink, KeepaliveSubject {
       this.broker.connectionLost(this, will);
     }
     if (this.broker.connections.delete(this)) {
-      this.broker.hooks.clientDisconnected(this.client, this.closeReason);
+      const reason: { reasonCode?: number; error?: Error } = {};
+      if (this.extras?.closeReasonCode !== undefined) reason.reasonCode = this.extras.closeReasonCode;
+      if (this.extras?.closeError !== undefined) reason.error = this.extras.closeError;
+      this.broker.hooks.clientDisconnected(this.client, reason);
     }
+    this.broker.socketClosed(this);
   }
 
   /** CONNECT accepted: stop the connect timer and start keepalive [MQTT-3.1.2-24] at 1.5x. */
@@ -261,10 +316,7 @@ export class Connection implements SessionLink, KeepaliveSubject {
     clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.keepalive = keepalive;
-    if (keepalive > 0) {
-      this.keepaliveLimitMs = keepalive * 1500;
-      keepaliveWheel.watch(this);
-    }
+    if (keepalive > 0) keepaliveWheel.watch(this);
   }
 
   onKeepaliveExpired(): void {
@@ -274,8 +326,9 @@ export class Connection implements SessionLink, KeepaliveSubject {
 
   /** Closes the connection when the authentication expires (e.g. a JWT's exp). */
   setExpiry(expiresAt: number): void {
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(() => this.disconnect(ReasonCode.NotAuthorized, new Error('authentication expired')), Math.max(0, expiresAt - Date.now()));
+    const extras = this.more;
+    clearTimeout(extras.expiryTimer);
+    extras.expiryTimer = setTimeout(() => this.disconnect(ReasonCode.NotAuthorized, new Error('authentication expired')), Math.max(0, expiresAt - Date.now()));
   }
 
   // ---- write path ----
@@ -310,7 +363,16 @@ export class Connection implements SessionLink, KeepaliveSubject {
   }
 
   isWritable(): boolean {
-    return this.socket.writableLength < this.maxSocketBufferBytes && !this.socket.destroyed && !this.socket.writableEnded;
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return false;
+    if (socket.writableLength < this.broker.config.limits.maxSocketBufferBytes) return true;
+    // The session stops sending until 'drain' (listened to from the first time it is needed).
+    const extras = this.more;
+    if (!extras.drainWatched) {
+      extras.drainWatched = true;
+      socket.on('drain', () => this.session?.pump());
+    }
+    return false;
   }
 
   writePublish(message: RoutedMessage, options: PublishWriteOptions): boolean {
@@ -343,7 +405,7 @@ export class Connection implements SessionLink, KeepaliveSubject {
         }
       }
       // [MQTT-3.1.2-25] a message too big for this client is not sent to it
-      if (this.clientMaximumPacketSize !== Number.POSITIVE_INFINITY && encoder.packetSize(headerOptions) > this.clientMaximumPacketSize) {
+      if (this.clientMaximumPacketSize < MAX_PACKET_SIZE && encoder.packetSize(headerOptions) > this.clientMaximumPacketSize) {
         return false;
       }
       if (newAlias !== undefined) aliases!.assign(message.stored.topic, newAlias);

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { AuthenticateResult } from '../hooks/hooks.js';
 import type { ConnectPacket, Properties, PublishPacket } from '../protocol/packets.js';
+import { MAX_PACKET_SIZE } from '../protocol/decoder.js';
 import { connackReturnCodeFor311, ReasonCode } from '../protocol/reason-codes.js';
 import { NEVER_EXPIRES } from '../session/session.js';
 import { isValidTopicName } from '../topics/topic-validation.js';
@@ -108,7 +109,8 @@ export function authorizeWillThenAccept(connection: Connection, packet: ConnectP
 /** Copies what an authenticator decided (user name, attributes, expiry) into the client. */
 export function applyIdentity(connection: Connection, result: { username?: string; attributes?: Record<string, unknown>; expiresAt?: number }): void {
   if (result.username !== undefined) connection.client.username = result.username;
-  if (result.attributes !== undefined) Object.assign(connection.client.attributes, result.attributes);
+  // A new object: a client starts with a frozen empty one shared by every client.
+  if (result.attributes !== undefined) connection.client.attributes = { ...connection.client.attributes, ...result.attributes };
   if (result.expiresAt !== undefined) connection.setExpiry(result.expiresAt);
 }
 
@@ -147,12 +149,13 @@ function openSession(connection: Connection, packet: ConnectPacket, assignedClie
   const requestedExpiry = version === 5 ? (properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES;
   const expiry = Math.min(requestedExpiry, limits.maxSessionExpiry);
   if (version === 5 && expiry !== requestedExpiry) connack.sessionExpiryInterval = expiry;
-  connection.connectSessionExpiry = requestedExpiry;
+  connection.connectExpiryWasZero = requestedExpiry === 0;
 
   if (version === 5) {
     connection.problemInformation = properties?.requestProblemInformation !== 0;
     connection.sendWindow = properties?.receiveMaximum ?? 65535; // [MQTT-3.3.4-9] our outgoing quota
-    if (properties?.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = properties.maximumPacketSize;
+    // No packet is larger than MAX_PACKET_SIZE: a larger maximum is the same as none.
+    if (properties?.maximumPacketSize !== undefined) connection.clientMaximumPacketSize = Math.min(properties.maximumPacketSize, MAX_PACKET_SIZE);
     const aliasMaximum = properties?.topicAliasMaximum ?? 0;
     if (aliasMaximum > 0) connection.outboundAliases = new OutboundAliases(aliasMaximum);
   }

@@ -12,7 +12,7 @@ export function handleDisconnect(connection: Connection, packet: DisconnectPacke
     const expiry = packet.properties?.sessionExpiryInterval;
     if (expiry !== undefined) {
       // [MQTT-3.14.2-2] a session that was to end with the connection cannot be extended now
-      if (connection.connectSessionExpiry === 0 && expiry !== 0) {
+      if (connection.connectExpiryWasZero && expiry !== 0) {
         throw violation(ReasonCode.ProtocolError, 'SESSION_EXPIRY_AFTER_ZERO', 'session expiry set on DISCONNECT after 0 in CONNECT', 'disconnect');
       }
       session.setExpiryInterval(Math.min(expiry, connection.broker.config.limits.maxSessionExpiry));

@@ -39,13 +39,13 @@ export function handlePublish(connection: Connection, packet: PublishPacket): vo
     // [MQTT-3.2.2-14] retain when Retain Available is 0
     if (packet.retain && !mqtt.retainAvailable) throw violation(ReasonCode.RetainNotSupported, 'RETAIN_NOT_SUPPORTED', 'retain not supported', 'publish');
     // [MQTT-3.3.4-9] more unacknowledged QoS 1/2 publishes than our Receive Maximum
-    if (packet.qos > 0 && connection.pendingAcks + session.incomingQoS2.size >= limits.receiveMaximum && !session.incomingQoS2.has(packet.packetId!)) {
+    if (packet.qos > 0 && connection.pendingAcks + session.incomingQoS2Count >= limits.receiveMaximum && !session.hasIncomingQoS2(packet.packetId!)) {
       throw violation(ReasonCode.ReceiveMaximumExceeded, 'RECEIVE_MAXIMUM_EXCEEDED', 'receive maximum exceeded', 'publish');
     }
   }
   if (topic.length === 0) throw violation(ReasonCode.ProtocolError, 'EMPTY_TOPIC_NAME', 'empty topic name without alias', 'publish');
 
-  if (packet.qos === 2 && session.incomingQoS2.has(packet.packetId!)) {
+  if (packet.qos === 2 && session.hasIncomingQoS2(packet.packetId!)) {
     // [MQTT-4.3.3-10] a re-sent QoS 2 PUBLISH before PUBREL: acknowledge again, do not deliver twice
     // (behind the same durability point as the first PUBREC, which may still be pending)
     const packetId = packet.packetId!;

@@ -20,7 +20,11 @@ export interface ClientInfo {
   listener: string;
   /** Present for TLS connections with a verified client certificate. */
   certificate?: { subjectCN?: string; subjectAltNames?: string[]; fingerprint256?: string };
-  /** Opaque per-client data an authenticator may attach (e.g. JWT ACL claims) for its authorizers. */
+  /**
+   * Opaque per-client data an authenticator may attach (e.g. JWT ACL claims) for its authorizers,
+   * through AuthenticateResult.attributes. Read-only for hooks: until an authenticator sets some,
+   * every client shares one frozen empty object.
+   */
   attributes: Record<string, unknown>;
 }
 

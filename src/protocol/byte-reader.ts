@@ -13,8 +13,8 @@ type Latin1Sliceable = Buffer & { latin1Slice(start: number, end: number): strin
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Cursor over the body of one packet (buf[pos..end)). One instance is reused by a
- * decoder for every packet, so reading allocates nothing but the values themselves.
+ * Cursor over the body of one packet (buf[pos..end)). One instance is reused for every
+ * packet (decoders share one), so reading allocates nothing but the values themselves.
  * Every read checks the bound: running past `end` means the remaining length was too short.
  */
 export class ByteReader {

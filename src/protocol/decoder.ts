@@ -19,33 +19,48 @@ export const MAX_PACKET_SIZE = 268_435_460;
 
 const HEADER_INCOMPLETE = -1;
 
+/** Where decoded packets go: a function, or an object (a connection passes itself and saves a closure). */
+export interface PacketSink {
+  onPacket(packet: Packet): void;
+}
+
+/** The bytes of a packet split across chunks. */
+interface PendingPacket {
+  /** Oldest first. */
+  chunks: Buffer[];
+  length: number;
+  /** Size of the whole packet once its fixed header is known, else HEADER_INCOMPLETE. */
+  total: number;
+}
+
+// Decoding a packet body is synchronous, and the reader is released before the packet is handed
+// on: one reader serves every decoder, so an idle connection's decoder holds none of its own.
+const sharedReader = new ByteReader();
+
+// Set by parseHeader and read right after it, before any packet is handed on (so, like the
+// reader, shared by every decoder): no result object per packet, no fields per decoder.
+let headerLength = 0;
+let remainingLength = 0;
+let packetType: PacketType = 'connect';
+
 export class PacketDecoder {
   protocolVersion: ProtocolVersion;
   maximumPacketSize: number;
 
-  private readonly onPacket: (packet: Packet) => void;
-  private readonly reader = new ByteReader();
-  /** Bytes of an incomplete packet, oldest first. */
-  private pending: Buffer[] = [];
-  private pendingLength = 0;
-  /** Total size of the pending packet once its fixed header is known, else HEADER_INCOMPLETE. */
-  private pendingTotal = HEADER_INCOMPLETE;
+  private readonly sink: PacketSink;
+  /** An incomplete packet; undefined between packets (an idle connection holds no buffer). */
+  private pending: PendingPacket | undefined;
   /** First error seen (malformed input, or a throwing onPacket): the stream position is lost after it. */
-  private failure: unknown;
-  private failed = false;
-  // Set by parseHeader: avoids allocating a result object per packet.
-  private headerLength = 0;
-  private remainingLength = 0;
-  private packetType: PacketType = 'connect';
+  private failure: { error: unknown } | undefined;
 
-  constructor(onPacket: (packet: Packet) => void, options: DecoderOptions = {}) {
-    this.onPacket = onPacket;
+  constructor(onPacket: ((packet: Packet) => void) | PacketSink, options: DecoderOptions = {}) {
+    this.sink = typeof onPacket === 'function' ? { onPacket } : onPacket;
     this.protocolVersion = options.protocolVersion ?? 4;
     this.maximumPacketSize = options.maximumPacketSize ?? MAX_PACKET_SIZE;
   }
 
   get bufferedBytes(): number {
-    return this.pendingLength;
+    return this.pending?.length ?? 0;
   }
 
   /**
@@ -53,17 +68,17 @@ export class PacketDecoder {
    * onPacket) the rest of the chunk is lost, so the decoder refuses further input with the same error.
    */
   push(chunk: Buffer): void {
-    if (this.failed) throw this.failure;
+    if (this.failure !== undefined) throw this.failure.error;
     try {
-      if (this.pendingLength === 0) {
+      const pending = this.pending;
+      if (pending === undefined) {
         this.decodeFrom(chunk, 0);
       } else {
-        const offset = this.completePending(chunk);
+        const offset = this.completePending(pending, chunk);
         if (offset >= 0 && offset < chunk.length) this.decodeFrom(chunk, offset);
       }
     } catch (error) {
-      this.failed = true;
-      this.failure = error;
+      this.failure = { error };
       throw error;
     }
   }
@@ -72,29 +87,27 @@ export class PacketDecoder {
    * Add a chunk to a pending packet. Returns the offset in `chunk` where the next
    * packet starts once the pending one has been decoded, or -1 while still incomplete.
    */
-  private completePending(chunk: Buffer): number {
-    if (this.pendingTotal === HEADER_INCOMPLETE) {
+  private completePending(pending: PendingPacket, chunk: Buffer): number {
+    if (pending.total === HEADER_INCOMPLETE) {
       // A fixed header is at most 5 bytes, so at most 5 of the new bytes are needed to finish it.
-      const headerBytes = Buffer.concat([...this.pending, chunk.subarray(0, 5)]);
+      const headerBytes = Buffer.concat([...pending.chunks, chunk.subarray(0, 5)]);
       if (!this.parseHeader(headerBytes, 0, headerBytes.length)) {
-        this.pending = [headerBytes];
-        this.pendingLength = headerBytes.length;
+        pending.chunks = [headerBytes];
+        pending.length = headerBytes.length;
         return -1;
       }
-      this.pendingTotal = this.headerLength + this.remainingLength;
+      pending.total = headerLength + remainingLength;
     }
-    const total = this.pendingTotal;
-    if (this.pendingLength + chunk.length < total) {
-      this.pending.push(chunk);
-      this.pendingLength += chunk.length;
+    const total = pending.total;
+    if (pending.length + chunk.length < total) {
+      pending.chunks.push(chunk);
+      pending.length += chunk.length;
       return -1;
     }
-    const taken = total - this.pendingLength;
-    this.pending.push(chunk.subarray(0, taken));
-    const packetBytes = Buffer.concat(this.pending, total);
-    this.pending = [];
-    this.pendingLength = 0;
-    this.pendingTotal = HEADER_INCOMPLETE;
+    const taken = total - pending.length;
+    pending.chunks.push(chunk.subarray(0, taken));
+    const packetBytes = Buffer.concat(pending.chunks, total);
+    this.pending = undefined;
     this.parseHeader(packetBytes, 0, total);
     this.decodeOne(packetBytes, 0);
     return taken;
@@ -107,7 +120,7 @@ export class PacketDecoder {
         this.keepPending(buf.subarray(offset), HEADER_INCOMPLETE);
         return;
       }
-      const total = this.headerLength + this.remainingLength;
+      const total = headerLength + remainingLength;
       if (offset + total > length) {
         this.keepPending(buf.subarray(offset), total);
         return;
@@ -118,9 +131,7 @@ export class PacketDecoder {
   }
 
   private keepPending(rest: Buffer, total: number): void {
-    this.pending = [rest];
-    this.pendingLength = rest.length;
-    this.pendingTotal = total;
+    this.pending = { chunks: [rest], length: rest.length, total };
   }
 
   /**
@@ -129,7 +140,7 @@ export class PacketDecoder {
    */
   private parseHeader(buf: Buffer, offset: number, length: number): boolean {
     if (offset >= length) return false;
-    this.packetType = checkFixedHeader(buf[offset]!, this.protocolVersion);
+    packetType = checkFixedHeader(buf[offset]!, this.protocolVersion);
     let value = 0;
     let multiplier = 1;
     let position = offset + 1;
@@ -146,28 +157,32 @@ export class PacketDecoder {
     if (byte === 0 && position - offset > 2) {
       throw malformed('MALFORMED_REMAINING_LENGTH', 'remaining length not minimally encoded'); // [MQTT-1.5.5-1]
     }
-    const headerLength = position - offset;
-    if (headerLength + value > this.maximumPacketSize) {
+    const fixedHeaderLength = position - offset;
+    if (fixedHeaderLength + value > this.maximumPacketSize) {
       throw new MqttProtocolError(
         'PACKET_TOO_LARGE',
         ReasonCode.PacketTooLarge,
-        `packet of ${headerLength + value} bytes exceeds the maximum packet size ${this.maximumPacketSize}`,
+        `packet of ${fixedHeaderLength + value} bytes exceeds the maximum packet size ${this.maximumPacketSize}`,
       );
     }
-    this.headerLength = headerLength;
-    this.remainingLength = value;
+    headerLength = fixedHeaderLength;
+    remainingLength = value;
     return true;
   }
 
   /** Decode the packet at buf[offset..] whose header parseHeader just read. */
   private decodeOne(buf: Buffer, offset: number): void {
     const firstByte = buf[offset]!;
-    const start = offset + this.headerLength;
-    const reader = this.reader;
-    reader.reset(buf, start, start + this.remainingLength, this.packetType);
-    const packet = decodeBody(reader, firstByte, this.protocolVersion);
-    reader.release(); // an idle connection must not keep its last chunk alive
+    const start = offset + headerLength;
+    const reader = sharedReader;
+    reader.reset(buf, start, start + remainingLength, packetType);
+    let packet: Packet;
+    try {
+      packet = decodeBody(reader, firstByte, this.protocolVersion);
+    } finally {
+      reader.release(); // no decoder keeps a chunk alive, a malformed one included
+    }
     if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
-    this.onPacket(packet);
+    this.sink.onPacket(packet);
   }
 }

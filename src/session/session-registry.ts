@@ -50,8 +50,7 @@ export class SessionRegistry {
     this.sessions.delete(session.clientId);
     session.expiryTimer?.cancel();
     session.expiryTimer = undefined;
-    for (const topicFilter of session.subscriptions.keys()) this.options.index.unsubscribe(session.clientId, topicFilter);
-    session.subscriptions.clear();
+    for (const topicFilter of session.clearSubscriptions()) this.options.index.unsubscribe(session.clientId, topicFilter);
     session.clearOutgoing();
     this.options.store.deleteSession(session.clientId);
     const pending = session.delayedWill;

@@ -13,6 +13,13 @@ import type { LongTimer } from './long-timer.js';
 /** Session Expiry Interval meaning "never expires". */
 export const NEVER_EXPIRES = 0xffffffff;
 
+/**
+ * The queue of a session that has queued nothing yet (most sessions, most of the time): shared,
+ * so an idle session holds no array of its own. Frozen: a push onto it would be a bug, and throws.
+ */
+const EMPTY_QUEUE: OutgoingEntry[] = Object.freeze([]) as unknown as OutgoingEntry[];
+const NO_ENTRIES: readonly OutgoingEntry[] = EMPTY_QUEUE;
+
 export interface OutgoingEntry {
   seq: number;
   message: RoutedMessage;
@@ -42,7 +49,7 @@ export class Session implements DeliveryTarget {
   delayedWill: { will: WillMessage; timer: LongTimer } | undefined;
 
   private readonly context: SessionContext;
-  private queue: OutgoingEntry[] = [];
+  private queue: OutgoingEntry[] = EMPTY_QUEUE;
   private queueHead = 0;
   private nextSeq = 1;
   private nextPacketId = 1;
@@ -67,9 +74,30 @@ export class Session implements DeliveryTarget {
     return (this.incomingQoS2Set ??= new Set());
   }
 
-  /** Sent and awaiting PUBACK / PUBREC / PUBCOMP, in send order. */
+  /** The readers below do not create the collections. */
+  get incomingQoS2Count(): number {
+    return this.incomingQoS2Set?.size ?? 0;
+  }
+
+  hasIncomingQoS2(packetId: number): boolean {
+    return this.incomingQoS2Set?.has(packetId) ?? false;
+  }
+
+  /** Forgets every subscription; returns their topic filters (for the subscription index). */
+  clearSubscriptions(): string[] {
+    const filters = this.subscriptionMap === undefined ? [] : [...this.subscriptionMap.keys()];
+    this.subscriptionMap = undefined;
+    return filters;
+  }
+
+  /** Sent and awaiting PUBACK / PUBREC / PUBCOMP, in send order (created by the first send). */
   private get inflight(): Map<number, OutgoingEntry> {
     return (this.inflightMap ??= new Map());
+  }
+
+  /** The in-flight entries, without creating the map. */
+  private inflightEntries(): Iterable<OutgoingEntry> {
+    return this.inflightMap?.values() ?? NO_ENTRIES;
   }
 
   get persistent(): boolean {
@@ -93,7 +121,7 @@ export class Session implements DeliveryTarget {
       clientId: this.clientId,
       protocolVersion: this.protocolVersion,
       expiryInterval: this.expiryInterval,
-      subscriptions: [...this.subscriptions.values()],
+      subscriptions: this.subscriptionMap === undefined ? [] : [...this.subscriptionMap.values()],
       disconnectedAt: this.disconnectedAt,
     };
   }
@@ -114,7 +142,7 @@ export class Session implements DeliveryTarget {
     }
     store.putSession(this.toRecord());
     for (const record of this.outgoingRecords()) store.putOutgoing(this.clientId, record);
-    for (const packetId of this.incomingQoS2) store.putIncomingQoS2(this.clientId, packetId);
+    for (const packetId of this.incomingQoS2Set ?? []) store.putIncomingQoS2(this.clientId, packetId);
   }
 
   /** Records the session (subscriptions, expiry) in the store if it outlives its connection. */
@@ -149,7 +177,7 @@ export class Session implements DeliveryTarget {
       state: 'queued',
       sharedFilter: options.sharedFilter,
     };
-    if (link !== undefined && !this.resendPending && this.queuedCount === 0 && this.inflight.size < link.sendWindow && link.isWritable()) {
+    if (link !== undefined && !this.resendPending && this.queuedCount === 0 && this.inflightCount < link.sendWindow && link.isWritable()) {
       this.sendEntry(link, entry);
       return;
     }
@@ -162,6 +190,7 @@ export class Session implements DeliveryTarget {
       this.context.onDropped(this.clientId, () => this.packetOf(entry.message, entry.qos, entry.retain), 'queue-full');
       return;
     }
+    if (this.queue === EMPTY_QUEUE) this.queue = [];
     this.queue.push(entry);
     if (this.persistent) this.context.store.putOutgoing(this.clientId, this.recordOf(entry));
   }
@@ -198,7 +227,7 @@ export class Session implements DeliveryTarget {
 
   private sendLater(link: SessionLink, entry: OutgoingEntry): void {
     // Still the same connection and still waiting: otherwise the resumed session re-sends it.
-    if (this.link !== link || entry.state !== 'sent' || this.inflight.get(entry.packetId!) !== entry) return;
+    if (this.link !== link || entry.state !== 'sent' || this.inflightMap?.get(entry.packetId!) !== entry) return;
     this.sendNow(link, entry);
   }
 
@@ -232,7 +261,7 @@ export class Session implements DeliveryTarget {
     const link = this.link;
     if (link === undefined || this.resendPending) return;
     const now = Date.now();
-    while (this.queueHead < this.queue.length && this.inflight.size < link.sendWindow && link.isWritable()) {
+    while (this.queueHead < this.queue.length && this.inflightCount < link.sendWindow && link.isWritable()) {
       const entry = this.queue[this.queueHead]!;
       this.queue[this.queueHead] = undefined as unknown as OutgoingEntry; // release the reference for GC
       this.queueHead++;
@@ -248,7 +277,11 @@ export class Session implements DeliveryTarget {
       }
       this.sendEntry(link, entry);
     }
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+    if (this.queueHead === this.queue.length) {
+      // Drained: give the array back (an idle session should not keep the size of its last burst).
+      this.queue = EMPTY_QUEUE;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.queueHead);
       this.queueHead = 0;
     }
@@ -281,12 +314,12 @@ export class Session implements DeliveryTarget {
   }
 
   private hasInflightQoS2(): boolean {
-    for (const entry of this.inflight.values()) if (entry.qos === 2) return true;
+    for (const entry of this.inflightEntries()) if (entry.qos === 2) return true;
     return false;
   }
 
   private resendInflight(link: SessionLink): void {
-    for (const entry of this.inflight.values()) {
+    for (const entry of this.inflightEntries()) {
       if (entry.state === 'released') {
         link.writePubrel(entry.packetId!); // [MQTT-4.4.0-1] re-send PUBREL with its original packet id
       } else {
@@ -309,7 +342,7 @@ export class Session implements DeliveryTarget {
     this.resendPending = false;
     this.disconnectedAt = Date.now();
     const moved: OutgoingEntry[] = [];
-    for (const entry of this.inflight.values()) {
+    for (const entry of this.inflightEntries()) {
       // QoS 1 may go to another member; QoS 2 must complete with this client [MQTT-4.8.2-4] [MQTT-4.8.2-5].
       if (entry.sharedFilter !== undefined && entry.state === 'sent' && entry.qos === 1) moved.push(entry);
     }
@@ -343,7 +376,7 @@ export class Session implements DeliveryTarget {
 
   /** PUBACK from the client. False if no QoS 1 message had that packet id. */
   acknowledge(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.inflightMap?.get(packetId);
     if (entry === undefined || entry.qos !== 1) return false;
     this.forget(entry);
     if (this.link !== undefined) this.context.onDelivered(this.link.client, () => this.packetOf(entry.message, 1, entry.retain));
@@ -353,7 +386,7 @@ export class Session implements DeliveryTarget {
 
   /** PUBREC from the client: false if unknown (PUBREL 0x92 is then due). */
   received(packetId: number, reasonCode: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.inflightMap?.get(packetId);
     if (entry === undefined || entry.qos !== 2) return false;
     if (reasonCode >= 0x80) {
       // 5.0 §4.3.3: a PUBREC with a failure reason code ends the exchange; the packet id is free again.
@@ -368,7 +401,7 @@ export class Session implements DeliveryTarget {
       // PUBREL only once 'released' is durable: after a crash the PUBLISH must not be re-sent
       // to a client that already completed it.
       this.context.afterDurable(() => {
-        if (this.link === link && link !== undefined && this.inflight.get(packetId) === entry) link.writePubrel(packetId);
+        if (this.link === link && link !== undefined && this.inflightMap?.get(packetId) === entry) link.writePubrel(packetId);
       });
     } else {
       link?.writePubrel(packetId);
@@ -378,7 +411,7 @@ export class Session implements DeliveryTarget {
 
   /** PUBCOMP from the client. */
   completed(packetId: number): boolean {
-    const entry = this.inflight.get(packetId);
+    const entry = this.inflightMap?.get(packetId);
     if (entry === undefined || entry.state !== 'released') return false;
     this.forget(entry);
     if (this.link !== undefined) this.context.onDelivered(this.link.client, () => this.packetOf(entry.message, 2, entry.retain));
@@ -388,14 +421,14 @@ export class Session implements DeliveryTarget {
 
   /** Drops an entry from the inflight window and from the store. */
   private forget(entry: OutgoingEntry): void {
-    if (entry.packetId !== undefined && this.inflight.get(entry.packetId) === entry) this.inflight.delete(entry.packetId);
+    if (entry.packetId !== undefined && this.inflightMap?.get(entry.packetId) === entry) this.inflightMap.delete(entry.packetId);
     if (this.persistent) this.context.store.deleteOutgoing(this.clientId, entry.seq);
   }
 
   /** Every queued and inflight entry (for the store and for tests), in order. */
   outgoingRecords(): OutgoingRecord[] {
     const records: OutgoingRecord[] = [];
-    for (const entry of this.inflight.values()) records.push(this.recordOf(entry));
+    for (const entry of this.inflightEntries()) records.push(this.recordOf(entry));
     for (let index = this.queueHead; index < this.queue.length; index++) records.push(this.recordOf(this.queue[index]!));
     return records;
   }
@@ -418,16 +451,20 @@ export class Session implements DeliveryTarget {
         packetId: record.packetId,
         state: record.state,
       };
-      if (entry.state !== 'queued' && entry.packetId !== undefined) this.inflight.set(entry.packetId, entry);
-      else this.queue.push(entry);
+      if (entry.state !== 'queued' && entry.packetId !== undefined) {
+        this.inflight.set(entry.packetId, entry);
+      } else {
+        if (this.queue === EMPTY_QUEUE) this.queue = [];
+        this.queue.push(entry);
+      }
       if (record.seq >= this.nextSeq) this.nextSeq = record.seq + 1;
     }
   }
 
   /** Drops every queued and inflight message (clean start, or the session ends). */
   clearOutgoing(): void {
-    this.inflight.clear();
-    this.queue = [];
+    this.inflightMap = undefined;
+    this.queue = EMPTY_QUEUE;
     this.queueHead = 0;
   }
 
@@ -436,7 +473,7 @@ export class Session implements DeliveryTarget {
     for (let attempts = 0; attempts < 65535; attempts++) {
       const packetId = this.nextPacketId;
       this.nextPacketId = packetId === 65535 ? 1 : packetId + 1;
-      if (!this.inflight.has(packetId)) return packetId;
+      if (this.inflightMap?.has(packetId) !== true) return packetId;
     }
     throw new Error('no free packet identifier');
   }

@@ -1,11 +1,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { KeepaliveWheel, SLOT_MS, type KeepaliveSubject } from '../../src/connection/keepalive-wheel.js';
+import { currentSlot, KeepaliveWheel, SLOT_MS, type KeepaliveSubject } from '../../src/connection/keepalive-wheel.js';
 
 function subject(limitMs: number): KeepaliveSubject & { expiredAt: number | undefined } {
   return {
     keepaliveLimitMs: limitMs,
-    lastPacketAt: 0,
+    heardAt: 0,
     keepaliveSlot: -1,
     expiredAt: undefined,
     onKeepaliveExpired() {
@@ -36,7 +36,7 @@ describe('KeepaliveWheel', () => {
     wheel.watch(active);
     const until = Date.now() + 1000;
     while (Date.now() < until) {
-      active.lastPacketAt = Date.now();
+      active.heardAt = currentSlot();
       await sleep(50);
     }
     assert.equal(active.expiredAt, undefined, 'expired although it was active');
