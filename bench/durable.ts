@@ -10,6 +10,7 @@
 // Environment: BENCH_ROUNDS (3), BENCH_SECONDS (5 per run), BENCH_INFLIGHT (100 per publisher),
 // BENCH_CONTENDERS (comma list),
 // BENCH_CPU_PROF=<dir> (Petrel brokers run with --cpu-prof, profiles written there),
+// BENCH_NODE_ARGS (more node options for the Petrel brokers, space-separated),
 // BENCH_DATA_ROOT=<dir> (parent of the data directories; default the system's temporary directory).
 
 import { spawn } from 'node:child_process';
@@ -25,6 +26,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 /** Unacknowledged QoS 1 publishes per publisher (the generator's --inflight). */
 const inflight = Number(process.env.BENCH_INFLIGHT ?? 100);
 const cpuProfileDir = process.env.BENCH_CPU_PROF;
+/** More options for the Petrel brokers' node, space-separated (e.g. `--heap-prof --heap-prof-dir=/tmp/heap`). */
+const extraNodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((argument) => argument !== '');
 /** Where data directories are made (e.g. /dev/shm to take the disk's fsync latency out). */
 const dataRoot = process.env.BENCH_DATA_ROOT ?? tmpdir();
 const mosquittoBinary = '/usr/sbin/mosquitto';
@@ -62,7 +65,8 @@ function directoryBytes(dir: string): number {
 
 async function startPetrel(mode: 'sync' | 'async' | 'memory'): Promise<RunningBroker> {
   const dataDir = mkdtempSync(join(dataRoot, `petrel-bench-durable-${mode}-`));
-  const nodeArgs = cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, `--cpu-prof-name=petrel-${mode}-${Date.now()}.cpuprofile`];
+  const profileArgs = cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`, `--cpu-prof-name=petrel-${mode}-${Date.now()}.cpuprofile`];
+  const nodeArgs = [...profileArgs, ...extraNodeArgs];
   const broker = await BrokerProcess.start({
     port: await freePort(),
     dataDir,
