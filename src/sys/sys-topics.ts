@@ -61,7 +61,20 @@ export class SysPublisher {
   publishNow(): void {
     const now = Date.now();
     for (const [topic, value] of sysTopics(this.snapshot())) {
-      this.publish({ topic, payload: Buffer.from(value), qos: 0, retain: true, receivedAt: now });
+      // Same properties in the same order as a client's PUBLISH (handle-publish.ts): a message of
+      // another shape deoptimised the hot publish path once it was optimised, ~10 ms of slow
+      // deliveries on a broker pinned to one core.
+      const message: StoredMessage = {
+        topic,
+        payload: Buffer.from(value),
+        qos: 0,
+        retain: true,
+        properties: undefined,
+        receivedAt: now,
+        expiresAt: undefined,
+        publisherId: undefined,
+      };
+      this.publish(message);
     }
   }
 }
