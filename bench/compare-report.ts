@@ -168,8 +168,8 @@ function viewTables(view: ViewResults): string[] {
   const latencyRows = [...view.scenarioKinds].filter(([, kind]) => kind === 'latency').map(([name]) => name);
   if (latencyRows.length > 0) {
     lines.push(
-      'Latency, publisher to subscriber, one pair at a fixed rate: p50 / p99 / p99.9 in ms from the send time stamped at the',
-      "socket write; in brackets, p99 from when the fixed rate made each message due (adds the generator's own lateness), and",
+      'Latency, publisher to subscriber, one pair at a fixed rate, after a 5 s warm-up: p50 / p99 / p99.9 in ms from the send time',
+      "stamped at the socket write; in brackets, p99 from when the fixed rate made each message due (adds the generator's lateness), and",
       'the share of the run the broker / generator main thread spent runnable but waiting for a CPU (other load on its core):',
       '',
     );

@@ -34,6 +34,7 @@ interface TrafficFlags extends CommonFlags {
   inflight: number;
   maxBacklog: number;
   duration: number;
+  warmup: number;
   startIndex: number;
   drain: number;
 }
@@ -104,6 +105,7 @@ function addTrafficOptions(command: Command, topicHelp: string): Command {
     .option('--inflight <n>', 'unacknowledged QoS 1/2 messages per publisher', integerArgument(1), 100)
     .option('--max-backlog <n>', 'deliveries allowed in flight at once, shared by the publishers (fanin/fanout/p2p/latency; 0 = pure flood)', integerArgument(0), 10_000)
     .option('-d, --duration <seconds>', 'how long to publish', numberArgument(0.001), 10)
+    .option('--warmup <seconds>', 'publish this long first without timing those messages (latency figures only; counts include them)', numberArgument(0), 0)
     .option('--start-index <n>', 'index of the first client (%i, client ids, publisher ids)', integerArgument(0), 0)
     .option('--drain <seconds>', 'after publishing, wait this long at most for outstanding messages', numberArgument(0), 5);
 }
@@ -118,6 +120,7 @@ function trafficInput(flags: TrafficFlags, signal: AbortSignal, quiet: boolean):
     inflight: flags.inflight,
     maxBacklog: flags.maxBacklog,
     durationSeconds: flags.duration,
+    warmupSeconds: flags.warmup,
     startIndex: flags.startIndex,
     drainSeconds: flags.drain,
     signal,

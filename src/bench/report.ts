@@ -50,6 +50,7 @@ export function formatTrafficSummary(summary: TrafficSummary): string {
       `rate         ${settings.rate === 0 ? 'unlimited' : `${number(settings.rate)} msg/s`}${settings.qos > 0 ? `, in-flight window ${settings.inflight}` : ''}` +
         (settings.maxBacklog > 0 ? `, at most ${number(settings.maxBacklog)} deliveries in flight` : ''),
       `sent         ${number(messages.sent)} in ${summary.throughput.sendSeconds}s = ${number(summary.throughput.sentPerSecond)} msg/s` +
+        (settings.warmupSeconds > 0 ? ` (the first ${settings.warmupSeconds}s a warm-up, not in the latency figures)` : '') +
         (settings.qos > 0 ? ` (${number(messages.acknowledged)} acknowledged)` : ''),
     );
   }

@@ -18,6 +18,7 @@ export function resolveTrafficOptions(input: TrafficInput): TrafficOptions {
   }
   if (!(options.rate >= 0)) throw new RangeError('--rate must be 0 or more');
   if (!(options.durationSeconds > 0)) throw new RangeError('--duration must be positive');
+  if (!(options.warmupSeconds >= 0)) throw new RangeError('--warmup must be 0 or more');
   if (!(options.inflight >= 1)) throw new RangeError('--inflight must be at least 1');
   return options;
 }

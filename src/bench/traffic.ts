@@ -79,6 +79,8 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const scheduleLatency = paced ? new LatencyRecorder() : undefined;
   let scheduleStartMicros = 0;
   const microsPerMessage = paced ? (1e6 * plan.publishers.length) / options.rate : 0;
+  // Messages sent (paced: due) before this time are the warm-up: delivered and counted, not timed.
+  let measureFromMicros = 0;
   const errors: ReasonCounts = {};
   let errorTotal = 0;
   let delivered = 0;
@@ -124,10 +126,15 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
             if (publisherIndex >= 0 && publisherIndex < publisherCount) {
               if (backlog.recordDelivery(publisherIndex, sentBy(publisherIndex))) resume(publisherIndex);
             }
-            latency.record(receivedAt - payloadTime(payload));
-            if (scheduleLatency !== undefined && publisherIndex >= 0 && publisherIndex < publisherCount) {
-              // The pacer sends message n (from 0) once (n + 1) messages are due.
-              scheduleLatency.record(receivedAt - (scheduleStartMicros + (payloadSequence(payload) + 1) * microsPerMessage));
+            const sentAt = payloadTime(payload);
+            // The pacer sends message n (from 0) once (n + 1) messages are due.
+            const dueAt =
+              scheduleLatency !== undefined && publisherIndex >= 0 && publisherIndex < publisherCount
+                ? scheduleStartMicros + (payloadSequence(payload) + 1) * microsPerMessage
+                : sentAt;
+            if (dueAt >= measureFromMicros) {
+              latency.record(receivedAt - sentAt);
+              scheduleLatency?.record(receivedAt - dueAt);
             }
             if (firstDeliveryAt === 0) firstDeliveryAt = receivedAt;
             lastDeliveryAt = receivedAt;
@@ -187,14 +194,11 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
   const keepalive = new KeepaliveSweeper(allClients, options.keepalive);
   let running = true;
   const brokerCpuStart = options.brokerPids.length > 0 ? await brokerCpu(options.brokerPids) : 0;
-  const schedulerPids = [process.pid, ...options.brokerPids];
-  const schedulerStart = await schedulerSamples(schedulerPids);
-  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_MS });
-  loopDelay.enable();
   const cpuStart = process.cpuUsage();
   const startedAt = performance.now();
   const startedAtMicros = (performance.timeOrigin + startedAt) * 1000;
   scheduleStartMicros = startedAtMicros;
+  measureFromMicros = startedAtMicros + options.warmupSeconds * 1e6;
 
   // Flat-out sending: each publisher writes batches until the socket pushes back
   // or the in-flight window is full, then waits for 'drain' or an acknowledgement.
@@ -304,11 +308,19 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
     lastProgress = { at: now, sent: current.sent, delivered };
   }, 1000);
 
+  if (options.warmupSeconds > 0) await delay(options.warmupSeconds * 1000, options.signal);
+  // The generator's stalls and CPU waits are measured over the timed part of the run.
+  const schedulerPids = [process.pid, ...options.brokerPids];
+  const schedulerStart = await schedulerSamples(schedulerPids);
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_MONITOR_MS });
+  loopDelay.enable();
+  const measuredAt = performance.now();
   await delay(options.durationSeconds * 1000, options.signal);
   running = false;
   if (pacer !== undefined) clearInterval(pacer);
   clearInterval(backlogWatch);
   const sendSeconds = (performance.now() - startedAt) / 1000;
+  const measuredSeconds = (performance.now() - measuredAt) / 1000;
   const cpu = process.cpuUsage(cpuStart);
   loopDelay.disable();
   const schedulerEnd = await schedulerSamples(schedulerPids);
@@ -391,6 +403,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       inflight: publishers.length > 0 ? Math.min(...publishers.map((publisher) => publisher.inflightLimit)) : options.inflight,
       maxBacklog: backlog.limit,
       durationSeconds: options.durationSeconds,
+      warmupSeconds: options.warmupSeconds,
     },
     connections: { attempted, connected, connectSeconds: round(connectSeconds, 3) },
     messages: {
@@ -415,7 +428,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
       cpuPercent: round(((cpu.user + cpu.system) / 1e6 / sendSeconds) * 100, 1),
       rssBytes: process.memoryUsage.rss(),
       eventLoopStallMs: { p50: stallMs(loopDelay.percentile(50)), p99: stallMs(loopDelay.percentile(99)), max: stallMs(loopDelay.max) },
-      runQueueWait: runQueueWait(schedulerStart.slice(0, 1), schedulerEnd.slice(0, 1), sendSeconds),
+      runQueueWait: runQueueWait(schedulerStart.slice(0, 1), schedulerEnd.slice(0, 1), measuredSeconds),
     },
     broker:
       options.brokerPids.length > 0
@@ -423,7 +436,7 @@ export async function runTraffic(plan: TrafficPlan, options: TrafficOptions): Pr
             pids: options.brokerPids,
             cpuPercent: round(((brokerCpuEnd - brokerCpuStart) / sendSeconds) * 100, 1),
             rssBytes: brokerRss,
-            runQueueWait: runQueueWait(schedulerStart.slice(1), schedulerEnd.slice(1), sendSeconds),
+            runQueueWait: runQueueWait(schedulerStart.slice(1), schedulerEnd.slice(1), measuredSeconds),
           }
         : null,
   };

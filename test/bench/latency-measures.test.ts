@@ -72,6 +72,17 @@ describe('latency from the schedule', () => {
     assert.ok(summary.generator.eventLoopStallMs.max >= 140, `stall max ${summary.generator.eventLoopStallMs.max} ms`);
   });
 
+  test('messages due during the warm-up are delivered and counted, not timed', async () => {
+    const summary = await runLatency({ port, rate: 2000, durationSeconds: 0.5, warmupSeconds: 0.5 });
+    assert.equal(summary.settings.warmupSeconds, 0.5);
+    assert.equal(summary.messages.lost, 0);
+    assert.ok(summary.messages.delivered >= 1500, `delivered ${summary.messages.delivered}`);
+    // About half the messages were due in the warm-up.
+    const timed = summary.latency.count;
+    assert.ok(timed > 0.3 * summary.messages.delivered && timed < 0.7 * summary.messages.delivered, `timed ${timed} of ${summary.messages.delivered}`);
+    assert.equal(summary.latencyFromSchedule?.count, timed);
+  });
+
   test('an unpaced run has no schedule to measure from', async () => {
     const flood = await runP2p({ port, pairs: 1, durationSeconds: 0.2 });
     assert.ok(flood.messages.delivered > 0);
