@@ -44,6 +44,14 @@ export function pairKey(clientKeyBytes: Buffer, value: number): Buffer {
   return key;
 }
 
+/** Puts `value` into a key made by pairKey, in place (a reused key buffer). */
+export function setPairKeyValue(key: Buffer, value: number): Buffer {
+  const tail = key.length - pairTailBytes + 1;
+  key.writeUInt32BE(Math.floor(value / twoToThe32), tail);
+  key.writeUInt32BE(value % twoToThe32, tail + 4);
+  return key;
+}
+
 export interface DecodedPairKey {
   clientKey: string;
   value: number;
@@ -86,7 +94,7 @@ function writeOutgoingHeader(value: Buffer, record: OutgoingRecord, layout: numb
   value.writeUInt16LE(record.packetId ?? 0, 2);
   value.writeDoubleLE(messageId, 4);
   value.writeUInt16LE(identifiers?.length ?? 0, 12);
-  identifiers?.forEach((identifier, index) => value.writeUInt32LE(identifier, outgoingHeaderBytes + index * 4));
+  if (identifiers !== undefined) for (let index = 0; index < identifiers.length; index += 1) value.writeUInt32LE(identifiers[index]!, outgoingHeaderBytes + index * 4);
 }
 
 function outgoingBytes(value: Uint8Array): Buffer {

@@ -37,6 +37,7 @@ import {
   encodeOutgoingValue,
   outgoingMessageId,
   pairKey,
+  setPairKeyValue,
 } from './binary-records.js';
 import {
   decodeDelayedWill,
@@ -80,7 +81,14 @@ type DurableCallback = (error?: Error) => void;
 
 interface PendingWrite {
   database: Database<unknown, Key>;
-  key: Key;
+  /**
+   * undefined for an outgoing record: its key (client, seq) is laid out at the flush in the
+   * client's key buffer, which lmdb-js copies when the write is issued (no Buffer per write).
+   */
+  key: Key | undefined;
+  /** The client and seq of an outgoing record's write. */
+  client: ClientEntry | undefined;
+  seq: number;
   /** undefined: delete the key (unless `slot` is set). */
   value: unknown;
   /** An outgoing record, encoded at the flush from the slot's latest record. */
@@ -116,6 +124,8 @@ interface ClientEntry {
   key: string;
   /** The client key's bytes, the prefix of its record keys. */
   keyBytes: Buffer;
+  /** A (client, number) key reused for every outgoing write of the flush (see PendingWrite.key). */
+  outgoingKey: Buffer;
   outgoing: Map<number, OutgoingSlot>;
   incoming: Set<number>;
 }
@@ -265,7 +275,7 @@ export class LmdbStore implements Store {
     const client = this.clients.get(clientId);
     if (client !== undefined) {
       for (const [seq, slot] of client.outgoing) {
-        this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, seq), undefined);
+        this.removeOutgoing(slot.write, client, seq);
         this.release(slot.body);
       }
       for (const packetId of client.incoming) this.write(databases.incoming, pairKey(client.keyBytes, packetId), undefined);
@@ -275,13 +285,13 @@ export class LmdbStore implements Store {
   }
 
   putOutgoing(clientId: string, record: OutgoingRecord): void {
-    const databases = this.require();
+    this.require();
     const client = this.client(clientId);
     const slot = client.outgoing.get(record.seq);
     if (slot === undefined) {
       // A seq absent from the index has no record on disk that an issued delete does not already cover.
       const created: OutgoingSlot = { record, body: this.reference(record.message), write: undefined };
-      created.write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), undefined, true, created);
+      created.write = this.outgoingWrite(client, record.seq, created, true);
       client.outgoing.set(record.seq, created);
       return;
     }
@@ -292,16 +302,16 @@ export class LmdbStore implements Store {
     }
     slot.record = record;
     // A write still pending is encoded from the slot at the flush: it already carries this record.
-    if (!this.isPending(slot.write)) slot.write = this.write(databases.outgoing, pairKey(client.keyBytes, record.seq), undefined, false, slot);
+    if (!this.isPending(slot.write)) slot.write = this.outgoingWrite(client, record.seq, slot, false);
   }
 
   deleteOutgoing(clientId: string, seq: number): void {
-    const databases = this.require();
+    this.require();
     const client = this.clients.get(clientId);
     const slot = client?.outgoing.get(seq);
     if (client === undefined || slot === undefined) return;
     client.outgoing.delete(seq);
-    this.update(slot.write, databases.outgoing, () => pairKey(client.keyBytes, seq), undefined);
+    this.removeOutgoing(slot.write, client, seq);
     this.release(slot.body);
   }
 
@@ -394,7 +404,8 @@ export class LmdbStore implements Store {
     let client = this.clients.get(clientId);
     if (client === undefined) {
       const key = stringKey(clientId);
-      client = { key, keyBytes: Buffer.from(key), outgoing: new Map(), incoming: new Set() };
+      const keyBytes = Buffer.from(key);
+      client = { key, keyBytes, outgoingKey: pairKey(keyBytes, 0), outgoing: new Map(), incoming: new Set() };
       this.clients.set(clientId, client);
     }
     return client;
@@ -437,9 +448,18 @@ export class LmdbStore implements Store {
   }
 
   /** Appends a write to the pending list; `fresh`: the key is in no committed or committing transaction. */
-  private write(database: Database<unknown, Key>, key: Key, value: unknown, fresh = false, slot?: OutgoingSlot): PendingWrite {
+  private write(database: Database<unknown, Key>, key: Key, value: unknown): PendingWrite {
+    return this.append({ database, key, client: undefined, seq: 0, value, slot: undefined, fresh: false, cancelled: false, generation: this.generation });
+  }
+
+  /** A put (from `slot`, encoded at the flush) or, without a slot, a delete of the outgoing record (client, seq). */
+  private outgoingWrite(client: ClientEntry, seq: number, slot: OutgoingSlot | undefined, fresh: boolean): PendingWrite {
+    const outgoing = this.require().outgoing;
+    return this.append({ database: outgoing, key: undefined, client, seq, value: undefined, slot, fresh, cancelled: false, generation: this.generation });
+  }
+
+  private append(write: PendingWrite): PendingWrite {
     if (this.pendingLive === 0) this.pendingSince = performance.now();
-    const write: PendingWrite = { database, key, value, slot, fresh, cancelled: false, generation: this.generation };
     this.pending.push(write);
     this.pendingLive += 1;
     this.scheduleFlush();
@@ -447,19 +467,20 @@ export class LmdbStore implements Store {
   }
 
   /**
-   * Writes a new value (undefined: delete) of the key last written by `previous`: in place while
-   * `previous` is still pending, cancelling it for a delete of a fresh key; else appended.
+   * Deletes the outgoing record last written by `previous`: turns `previous` into the delete while
+   * it is still pending, or cancels it if its key is fresh; else appends the delete.
    */
-  private update(previous: PendingWrite | undefined, database: Database<unknown, Key>, key: () => Key, value: unknown): PendingWrite | undefined {
-    if (!this.isPending(previous)) return this.write(database, key(), value);
-    if (value === undefined && previous.fresh) {
+  private removeOutgoing(previous: PendingWrite | undefined, client: ClientEntry, seq: number): void {
+    if (!this.isPending(previous)) {
+      this.outgoingWrite(client, seq, undefined, false);
+      return;
+    }
+    if (previous.fresh) {
       previous.cancelled = true;
       this.pendingLive -= 1;
-      return undefined;
+      return;
     }
-    previous.value = value;
     previous.slot = undefined;
-    return previous;
   }
 
   private scheduleFlush(): void {
@@ -505,9 +526,10 @@ export class LmdbStore implements Store {
       committed = environment.batch(() => {
         for (const write of batch.writes) {
           if (write.cancelled) continue;
-          if (write.slot !== undefined) void write.database.put(write.key, this.encodeRecord(write.slot, batch, messages));
-          else if (write.value === undefined) void write.database.remove(write.key);
-          else void write.database.put(write.key, write.value);
+          const key = write.key ?? setPairKeyValue(write.client!.outgoingKey, write.seq);
+          if (write.slot !== undefined) void write.database.put(key, this.encodeRecord(write.slot, batch, messages));
+          else if (write.value === undefined) void write.database.remove(key);
+          else void write.database.put(key, write.value);
         }
       });
     } catch (error) {
