@@ -81,7 +81,12 @@ export function runGenerator<T extends TrafficSummary | ConnSummary>(
       try {
         resolve({ summary: JSON.parse(line) as T, command });
       } catch {
-        const reason = stderr.trim().split('\n').pop() ?? `exit code ${String(code)}`;
+        // The cause, not Node's trailing version line or the stack frames of an uncaught error.
+        const causes = stderr
+          .trim()
+          .split('\n')
+          .filter((text) => text.trim() !== '' && !text.startsWith('Node.js v') && !/^\s+at /.test(text) && !/^\s*\^+\s*$/.test(text));
+        const reason = causes.length > 0 ? causes.slice(-3).join(' | ') : `exit code ${String(code)}`;
         resolve({ summary: null, error: reason, command });
       }
     });
