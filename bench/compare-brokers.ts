@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { canConnect, freePort } from '../src/bench/loopback-port.js';
+import { pinPrefix } from './compare-pinning.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -97,7 +98,7 @@ function labelOf(launch: BrokerLaunch): string {
 export async function startBroker(launch: BrokerLaunch): Promise<RunningBroker> {
   const port = await freePort();
   const workDir = mkdtempSync(join(tmpdir(), `petrel-compare-${launch.kind}-`));
-  const pin = launch.core === undefined ? [] : ['taskset', '-c', String(launch.core)];
+  const pin = pinPrefix(launch.core);
   let argv: string[];
   let shown: string;
   if (launch.kind === 'petrel' || launch.kind === 'petrel-sync') {

@@ -2,6 +2,7 @@
 // child process (pinned to the generator's core in the per-core view), its summary parsed.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { pinPrefix } from './compare-pinning.js';
 import type { ConnSummary, TrafficSummary } from '../src/bench/index.js';
 
 export interface TrafficScenario {
@@ -63,7 +64,7 @@ export function runGenerator<T extends TrafficSummary | ConnSummary>(
   core: number | undefined,
   timeoutMs: number,
 ): Promise<GeneratorRun<T>> {
-  const pin = core === undefined ? [] : ['taskset', '-c', String(core)];
+  const pin = pinPrefix(core);
   const benchArgs = [...args, '-p', String(port), '--broker-pid', brokerPids.join(','), '--json', '--quiet'];
   const argv = [...pin, process.execPath, join(repoRoot, 'bin/petrel.js'), 'bench', ...benchArgs];
   const command = [...pin, 'petrel', 'bench', ...args].join(' ');

@@ -17,6 +17,7 @@
 //   BENCH_IDLE_HOLD [75]    seconds the idle connections are held before the memory is read (long
 //                           enough for V8's memory reducer to collect the connect burst's garbage)
 //   BENCH_OUTPUT [BENCHMARKS.md]
+//   BENCH_REALTIME [0]      1: pinned processes (per-core view) also run under `chrt -r 10`
 // bench/compare-notes.md, if present, is appended to the section (the analysis of the figures).
 import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -25,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConnSummary, TrafficSummary } from '../src/bench/index.js';
 import { startBroker, type BrokerKind, type BrokerLaunch, type RunningBroker } from './compare-brokers.js';
 import { machineFacts } from './compare-machine.js';
+import { pinningNote } from './compare-pinning.js';
 import {
   deliveredPerCpuSecond,
   deliveredRate,
@@ -114,7 +116,8 @@ function plans(): ViewPlan[] {
       title: 'Per core: each broker pinned to core 0, generator on core 1',
       description:
         `Brokers under \`taskset -c ${BROKER_CORE}\`, \`petrel bench\` under \`taskset -c ${GENERATOR_CORE}\`; Petrel is one process (\`petrel start --workers 1\`, ` +
-        'storage mode `memory`; "petrel sync store" rows, when present, use the durable LMDB store in `sync` mode), Mosquitto without persistence.',
+        'storage mode `memory`; "petrel sync store" rows, when present, use the durable LMDB store in `sync` mode), Mosquitto without persistence.' +
+        pinningNote(),
       brokerCore: BROKER_CORE,
       generatorCore: GENERATOR_CORE,
       launches: brokerKinds.map((kind) => launchFor(kind, BROKER_CORE, 1)),
