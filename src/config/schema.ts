@@ -36,6 +36,11 @@ export const listenerSchema = z
     port,
     /** WebSocket path (ws/wss). */
     path: z.string().default('/mqtt'),
+    /**
+     * Accept queue length (listen backlog; Linux caps it at net.core.somaxconn). Node's 511 overflows
+     * under connect bursts of thousands of devices: dropped SYNs are retried by clients after 1 s, 3 s...
+     */
+    backlog: positiveInt.max(65535).default(4096),
     /** Expect a PROXY protocol v1/v2 header before MQTT (tcp/tls). */
     proxyProtocol: z.boolean().default(false),
     /** Per-listener override of auth.anonymous. */

@@ -31,7 +31,7 @@ export class TcpListener implements Listener {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.server.once('error', onError);
-      this.server.listen(this.config.port, this.config.host, () => {
+      this.server.listen({ port: this.config.port, host: this.config.host, backlog: this.config.backlog }, () => {
         this.server.off('error', onError);
         const address = this.server.address();
         if (address === null || typeof address === 'string') {

@@ -93,7 +93,7 @@ export class TlsListener implements Listener {
     return new Promise((resolve, reject) => {
       const onError = (error: Error) => reject(error);
       this.tcpServer.once('error', onError);
-      this.tcpServer.listen(this.config.port, this.config.host, () => {
+      this.tcpServer.listen({ port: this.config.port, host: this.config.host, backlog: this.config.backlog }, () => {
         this.tcpServer.off('error', onError);
         this.reloader.attach(this.tlsServer);
         const address = this.tcpServer.address();
