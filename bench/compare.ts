@@ -184,7 +184,10 @@ async function runIdle(plan: ViewPlan, view: ViewResults, round: number): Promis
     const result = await runGenerator<ConnSummary>(root, args, broker.port, broker.pids(), plan.generatorCore, 600_000);
     const cell = cellOf(view, plan.idle.name, broker.label);
     if (result.summary === null) cell.errors.push(result.error ?? 'no summary');
-    else cell.idle.push(result.summary);
+    else {
+      cell.idle.push(result.summary);
+      if (result.summary.brokerError !== undefined) cell.errors.push(result.summary.brokerError);
+    }
     const figures = idleFigures(cell);
     if (figures !== null) log(`  held ${figures.connected}, ${figures.connectsPerSecond}/s, ${(figures.bytesPerConnection / 1024).toFixed(2)} KB per connection`);
     await broker.stop();

@@ -79,6 +79,8 @@ export interface ConnSummary {
     dropReasons: ReasonCounts;
   };
   broker: { pids: number[]; rssBeforeBytes: number; rssHeldBytes: number; bytesPerConnection: number } | null;
+  /** Why the broker's memory could not be read at the end of the hold (a broker process exited). */
+  brokerError?: string;
   generator: { processes: number; rssBytes: number };
 }
 
@@ -237,7 +239,16 @@ export async function runConn(input: Partial<ConnOptions> & { clients: number })
     const opened = sumStats(await Promise.all(groups.map((group) => group.open())));
     phase = 'holding';
     await delay(options.holdSeconds * 1000, options.signal);
-    const rssHeldBytes = options.brokerPids.length > 0 ? await totalRssBytes(options.brokerPids) : 0;
+    // A broker process that exited (crashed, restarted worker) leaves no memory figure, but the
+    // connection figures still stand: report them rather than fail the run.
+    let brokerError: string | undefined;
+    const rssHeldBytes =
+      options.brokerPids.length > 0
+        ? await totalRssBytes(options.brokerPids).catch((error: unknown) => {
+            brokerError = `cannot read the broker's memory (a broker process exited?): ${error instanceof Error ? error.message : String(error)}`;
+            return 0;
+          })
+        : 0;
     const held = sumStats(groups.map((group) => group.latest()));
     clearInterval(progressTimer);
     const closed = await Promise.all(groups.map((group) => group.close()));
@@ -265,8 +276,9 @@ export async function runConn(input: Partial<ConnOptions> & { clients: number })
         dropped: finalStats.dropped,
         dropReasons: finalStats.dropReasons,
       },
+      ...(brokerError === undefined ? {} : { brokerError }),
       broker:
-        options.brokerPids.length > 0
+        options.brokerPids.length > 0 && brokerError === undefined
           ? {
               pids: options.brokerPids,
               rssBeforeBytes,

@@ -98,5 +98,6 @@ export function formatConnSummary(summary: ConnSummary): string {
         `${number(summary.broker.bytesPerConnection)} bytes per connection (pid ${summary.broker.pids.join(',')})`,
     );
   }
+  if (summary.brokerError !== undefined) lines.push(`broker       ${summary.brokerError}`);
   return lines.join('\n');
 }

@@ -93,7 +93,10 @@ describe('local addresses', () => {
 
   test('automatic choice: several loopback addresses only when one is not enough', () => {
     assert.deepEqual(automaticLocalAddresses('127.0.0.1', 1000), []);
-    assert.deepEqual(automaticLocalAddresses('127.0.0.1', 100_000), ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    const spread = automaticLocalAddresses('127.0.0.1', 100_000);
+    assert.equal(spread.length, 25);
+    assert.deepEqual(spread.slice(0, 2), ['127.0.0.1', '127.0.0.2']);
+    assert.equal(spread.at(-1), '127.0.0.25');
     assert.deepEqual(automaticLocalAddresses('192.0.2.1', 100_000), []);
   });
 });
