@@ -126,10 +126,12 @@ class ForkedGroup implements ConnectionGroup {
       if (report.type !== 'failed') this.stats = report.stats;
       for (const listener of this.listeners) listener(report);
     });
-    this.child.on('exit', (code) => {
+    this.child.on('exit', (code, signal) => {
       this.exited = true;
-      for (const listener of this.listeners) listener({ type: 'failed', message: `worker exited with code ${String(code)}` });
+      for (const listener of this.listeners) listener({ type: 'failed', message: `worker exited with ${signal ?? `code ${String(code)}`}` });
     });
+    // IPC errors (EPIPE once a worker has gone) are reported by the exit above, not thrown.
+    this.child.on('error', () => undefined);
   }
 
   private waitFor<T extends WorkerReport['type']>(type: T): Promise<Extract<WorkerReport, { type: T }>> {
@@ -159,8 +161,13 @@ class ForkedGroup implements ConnectionGroup {
 
   async close(): Promise<{ stats: ConnectionStats; rssBytes: number }> {
     if (this.exited) return { stats: this.stats, rssBytes: 0 };
-    const closed = this.waitFor('closed');
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    if (!this.child.connected) {
+      // Already closing or gone: its last stats are all there is.
+      await exited;
+      return { stats: this.stats, rssBytes: 0 };
+    }
+    const closed = this.waitFor('closed');
     this.send({ type: 'close' });
     const report = await closed;
     await exited;
@@ -168,7 +175,8 @@ class ForkedGroup implements ConnectionGroup {
   }
 
   private send(request: WorkerRequest): void {
-    this.child.send(request);
+    // A send to a worker that has just gone fails with EPIPE: its exit reports that.
+    if (this.child.connected) this.child.send(request, () => undefined);
   }
 }
 
