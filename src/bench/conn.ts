@@ -128,7 +128,13 @@ class ForkedGroup implements ConnectionGroup {
     });
     this.child.on('exit', (code, signal) => {
       this.exited = true;
-      for (const listener of this.listeners) listener({ type: 'failed', message: `worker exited with ${signal ?? `code ${String(code)}`}` });
+      const fail = (): void => {
+        for (const listener of this.listeners) listener({ type: 'failed', message: `worker exited with ${signal ?? `code ${String(code)}`}` });
+      };
+      // 'exit' can come before the worker's last messages ('closed') are read from the IPC
+      // channel: fail the waiters only once the channel is done.
+      if (this.child.connected) this.child.once('disconnect', () => setImmediate(fail));
+      else setImmediate(fail);
     });
     // IPC errors (EPIPE once a worker has gone) are reported by the exit above, not thrown.
     this.child.on('error', () => undefined);
