@@ -1,9 +1,10 @@
 // Broker memory per idle connection, repeatable: a fresh single-process broker (memory store, no
 // HTTP server) per run, N idle connections opened on raw sockets, then the broker's JS heap and
-// RSS growth divided by N, read after full garbage collections (what V8's memory reducer does
-// about 50 s after a burst, without the wait). Four kinds of connection: MQTT 3.1.1 and 5.0,
-// clean and persistent sessions. Optionally a heap snapshot diff grouped by constructor, which
-// says where the bytes go.
+// RSS growth divided by N. Both readings (after warm-up connections, and with the N open) are taken
+// once V8's memory reducer has run: the state an idle broker settles in, which a forced full
+// collection does not reach (it leaves about 1 KB per connection more in the heap). Four kinds of
+// connection: MQTT 3.1.1 and 5.0, clean and persistent sessions. Optionally a heap snapshot
+// diff grouped by constructor (and by retainer), which says where the bytes go.
 //
 // Run: npm run bench:idle-heap   (builds, then runs dist/bench/idle-heap.js)
 // Environment:
@@ -14,9 +15,10 @@
 //                             retainers = the objects that are new in the second snapshot, grouped by
 //                             constructor and first retainer ("Object ← Connection.client"); 0 = none
 //   BENCH_TOP [25]            groups shown per snapshot diff
-//   BENCH_HOLD [0]            seconds to wait after the connections are open; with BENCH_GC=0 and a
-//                             hold of about 75 s this reads what the memory reducer left instead
-//   BENCH_GC [1]              0 = no forced collection before reading
+//   BENCH_SETTLE [reducer]    how the heap is brought to rest before each reading: reducer (a
+//                             forced collection, then wait for the memory reducer's), forced (full
+//                             collections only), none
+//   BENCH_HOLD [0]            seconds to wait after the connections are open, before settling
 //   BENCH_JSON                a file to write every measurement to
 
 import { fork, type ChildProcess } from 'node:child_process';
@@ -29,7 +31,7 @@ import { canConnect, freePort } from '../src/bench/loopback-port.js';
 import { encodePacket } from '../src/protocol/encoder.js';
 import type { ProtocolVersion } from '../src/protocol/packets.js';
 import { diffHeapGroups, readHeapSummary, totalBytes, type HeapGroups, type HeapSummary } from './heap-snapshot-groups.js';
-import type { IdleHeapReply, IdleHeapRequest } from './idle-heap-broker.js';
+import type { IdleHeapReply, IdleHeapRequest, SettleMode } from './idle-heap-broker.js';
 
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 5000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -37,15 +39,25 @@ const withSnapshot = (process.env.BENCH_SNAPSHOT ?? '1') !== '0';
 const top = Number(process.env.BENCH_TOP ?? 25);
 const byRetainer = process.env.BENCH_SNAPSHOT === 'retainers';
 const holdSeconds = Number(process.env.BENCH_HOLD ?? 0);
-const forceCollection = (process.env.BENCH_GC ?? '1') === '1';
+const settle = (process.env.BENCH_SETTLE ?? 'low-memory') as SettleMode;
+if (!['low-memory', 'reducer', 'forced', 'none'].includes(settle)) throw new Error(`BENCH_SETTLE must be low-memory, reducer, forced or none, not '${settle}'`);
+/** The memory reducer runs within seconds with the start delay below; this bounds a wait that would not end. */
+const settleTimeoutMs = 60_000;
 const jsonFile = process.env.BENCH_JSON;
 /**
  * Node options of the broker. A new space held at V8's smallest size (1 MB semi-spaces) is where
- * the memory reducer leaves it after a quiet spell; without this, the connection burst grows it to
- * 16 MB semi-spaces and forced collections do not shrink it back. No bytecode flushing: repeated
- * collections would otherwise drop the bytecode of idle functions in one reading and not the other.
+ * the memory reducer leaves it after a quiet spell (with BENCH_SETTLE=forced, nothing would shrink
+ * it back from the 16 MB semi-spaces of the connection burst). No bytecode flushing: collections
+ * would otherwise drop the bytecode of idle functions in one reading and not the other.
  */
-const brokerNodeOptions = ['--expose-gc', '--no-flush-bytecode', '--min-semi-space-size=1', '--max-semi-space-size=1'];
+const brokerNodeOptions = [
+  '--expose-gc',
+  '--no-flush-bytecode',
+  '--min-semi-space-size=1',
+  '--max-semi-space-size=1',
+  // The memory reducer starts 1 s after a mark-compact instead of 8 s: same collections, less waiting.
+  '--gc-memory-reducer-start-delay-ms=1000',
+];
 /** Connections opened and closed before the baseline, so that code, pools and tables are warm in both readings. */
 const warmupConnections = 500;
 /** CONNECTs in flight at once. */
@@ -114,9 +126,10 @@ class MeasuredBroker {
     });
   }
 
-  async measure(): Promise<{ heapUsed: number; rss: number }> {
-    const reply = await this.request({ type: 'measure', collect: forceCollection });
+  async measure(): Promise<Reading> {
+    const reply = await this.request({ type: 'measure', settle, timeoutMs: settleTimeoutMs });
     if (reply.type !== 'measured') throw new Error(`unexpected reply ${reply.type}`);
+    if (!reply.settled) console.warn(`warning: the memory reducer did not run within ${settleTimeoutMs / 1000} s; reading taken anyway`);
     return reply;
   }
 
@@ -198,11 +211,19 @@ async function closeClients(sockets: Socket[]): Promise<void> {
   );
 }
 
+interface Reading {
+  heapUsed: number;
+  heapTotal: number;
+  rss: number;
+}
+
 interface Measurement {
   kind: string;
   connections: number;
   heapPerConnection: number;
   rssPerConnection: number;
+  before: Reading;
+  after: Reading;
 }
 
 async function measureRun(kind: Kind, round: number): Promise<Measurement> {
@@ -220,6 +241,8 @@ async function measureRun(kind: Kind, round: number): Promise<Measurement> {
       connections,
       heapPerConnection: (after.heapUsed - before.heapUsed) / connections,
       rssPerConnection: (after.rss - before.rss) / connections,
+      before: { heapUsed: before.heapUsed, heapTotal: before.heapTotal, rss: before.rss },
+      after: { heapUsed: after.heapUsed, heapTotal: after.heapTotal, rss: after.rss },
     };
   } finally {
     await broker.stop();
@@ -263,12 +286,17 @@ function printDiff(kind: Kind, difference: HeapGroups): void {
 
 const measurements: Measurement[] = [];
 const snapshots: Record<string, Record<string, { countPerConnection: number; bytesPerConnection: number }>> = {};
-console.log(`bench:idle-heap: ${connections} idle connections per run, ${rounds} rounds, collection ${forceCollection ? 'forced' : 'left to V8'}, hold ${holdSeconds} s`);
+console.log(`bench:idle-heap: ${connections} idle connections per run, ${rounds} rounds, heap settled by: ${settle}, hold ${holdSeconds} s`);
 for (let round = 0; round < rounds; round++) {
   for (const kind of kinds) {
     const measurement = await measureRun(kind, round);
     measurements.push(measurement);
-    console.log(`round ${round + 1} ${kind.name.padEnd(14)} heap ${kilobytes(measurement.heapPerConnection)} KB/conn, RSS ${kilobytes(measurement.rssPerConnection)} KB/conn`);
+    const { before, after } = measurement;
+    const megabytes = (bytes: number): string => (bytes / 1048576).toFixed(1);
+    console.log(
+      `round ${round + 1} ${kind.name.padEnd(14)} heap ${kilobytes(measurement.heapPerConnection)} KB/conn, RSS ${kilobytes(measurement.rssPerConnection)} KB/conn` +
+        `  (heap used ${megabytes(before.heapUsed)} -> ${megabytes(after.heapUsed)} MB of ${megabytes(before.heapTotal)} -> ${megabytes(after.heapTotal)}, RSS ${megabytes(before.rss)} -> ${megabytes(after.rss)} MB)`,
+    );
   }
 }
 if (rounds > 0) console.log('\nmedians (KB per idle connection):');
@@ -289,4 +317,4 @@ if (withSnapshot) {
     );
   }
 }
-if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify({ connections, rounds, forceCollection, holdSeconds, measurements, snapshots }, null, 2)}\n`);
+if (jsonFile !== undefined) writeFileSync(jsonFile, `${JSON.stringify({ connections, rounds, settle, holdSeconds, measurements, snapshots }, null, 2)}\n`);
