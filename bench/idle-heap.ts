@@ -1,8 +1,9 @@
 // Broker memory per idle connection, repeatable: a fresh single-process broker (memory store, no
 // HTTP server) per run, N idle connections opened on raw sockets, then the broker's JS heap and
 // RSS growth divided by N. Both readings (after warm-up connections, and with the N open) are taken
-// once V8's memory reducer has run: the state an idle broker settles in, which a forced full
-// collection does not reach (it leaves about 1 KB per connection more in the heap). Four kinds of
+// after V8's low-memory collections, which leave the heap where its memory reducer does once a
+// broker is idle; a plain forced collection does not get there (it leaves about 1 KB per
+// connection more in the heap). Four kinds of
 // connection: MQTT 3.1.1 and 5.0, clean and persistent sessions. Optionally a heap snapshot
 // diff grouped by constructor (and by retainer), which says where the bytes go.
 //
@@ -15,9 +16,10 @@
 //                             retainers = the objects that are new in the second snapshot, grouped by
 //                             constructor and first retainer ("Object ← Connection.client"); 0 = none
 //   BENCH_TOP [25]            groups shown per snapshot diff
-//   BENCH_SETTLE [reducer]    how the heap is brought to rest before each reading: reducer (a
-//                             forced collection, then wait for the memory reducer's), forced (full
-//                             collections only), none
+//   BENCH_SETTLE [low-memory] how the heap is brought to rest before each reading: low-memory
+//                             (V8's low-memory collections), reducer (a forced collection, then wait
+//                             for the memory reducer's own; slower, and it may not start again),
+//                             forced (plain full collections), none
 //   BENCH_HOLD [0]            seconds to wait after the connections are open, before settling
 //   BENCH_JSON                a file to write every measurement to
 
