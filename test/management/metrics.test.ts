@@ -13,26 +13,12 @@ import type { Store } from '../../src/store/store.js';
 import { LmdbStore } from '../../src/store/lmdb-store.js';
 import { startLocalManagement, type RunningManagement } from '../../src/management/start-management.js';
 import { startBroker, type StartedBroker } from '../helpers/broker-harness.js';
-import { closeClient, collect, connectClient, delay } from '../helpers/mqtt-client.js';
-import { httpRequest, sampleValue, scrape, type Exposition } from './scrape.js';
+import { closeClient, collect, connectClient } from '../helpers/mqtt-client.js';
+import { httpRequest, sampleValue, scrape, scrapeUntil, type Exposition } from './scrape.js';
 
 const silent = pino({ level: 'silent' });
 const http = { enabled: true, host: '127.0.0.1', port: 0 };
 
-/** Polls /metrics until `check` passes (values follow the broker's asynchronous work). */
-async function scrapeUntil(port: number, check: (exposition: Exposition) => void, timeoutMs = 3000): Promise<Exposition> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const exposition = await scrape(port);
-    try {
-      check(exposition);
-      return exposition;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await delay(50);
-    }
-  }
-}
 
 describe('/metrics of a single-process broker (LMDB store)', () => {
   let directory: string;

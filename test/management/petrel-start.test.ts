@@ -11,24 +11,11 @@ import type { MqttClient } from 'mqtt';
 import { cleanEnvironment, spawnPetrel } from '../cli/petrel-process.js';
 import { startCluster, type RunningCluster } from '../cluster/cluster-process.js';
 import { closeClient, collect, connectClient, delay } from '../helpers/mqtt-client.js';
-import { httpRequest, sampleValue, scrape, type Exposition } from './scrape.js';
+import { httpRequest, sampleValue, scrape, scrapeUntil } from './scrape.js';
 
 const directory = mkdtempSync(join(tmpdir(), 'petrel-management-'));
 after(() => rmSync(directory, { recursive: true, force: true }));
 
-async function scrapeUntil(port: number, check: (exposition: Exposition) => void, timeoutMs = 5000): Promise<Exposition> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const exposition = await scrape(port);
-    try {
-      check(exposition);
-      return exposition;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await delay(100);
-    }
-  }
-}
 
 describe('petrel start --workers 2: one management server, in the primary, merging the workers', () => {
   let cluster: RunningCluster;

@@ -68,3 +68,18 @@ export async function scrape(port: number): Promise<Exposition> {
   if (answer.status !== 200) throw new Error(`/metrics answered ${answer.status}: ${answer.body}`);
   return parseExposition(answer.body);
 }
+
+/** Polls /metrics until `check` passes (values follow the broker's asynchronous work). */
+export async function scrapeUntil(port: number, check: (exposition: Exposition) => void, timeoutMs = 5000, pollMs = 100): Promise<Exposition> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const exposition = await scrape(port);
+    try {
+      check(exposition);
+      return exposition;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+}
