@@ -1,5 +1,5 @@
-// Messages between the primary and its workers over node:cluster's IPC channel (structured
-// clone, "advanced" serialization). None of them is on the publish path.
+// Messages between the primary and its workers over node:cluster's IPC channel (JSON
+// serialization: only plain data, bytes as base64 strings). None of them is on the publish path.
 
 import type { ManagementAnswer, ManagementQuery } from '../management/management-messages.js';
 import type { TransferredSession } from './session-transfer.js';

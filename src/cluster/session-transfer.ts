@@ -1,6 +1,6 @@
 // A session moving between workers (takeover of a client id owned by another worker): the same
-// shapes the store records, with each outgoing message packed by the forwarding codec so it
-// crosses the IPC channel as bytes (structured clone turns a Buffer into a plain Uint8Array).
+// shapes the store records, with each outgoing message packed by the forwarding codec and
+// carried as base64 (the IPC channel carries JSON).
 
 import type { Session } from '../session/session.js';
 import type { SessionRegistry } from '../session/session-registry.js';
@@ -9,7 +9,8 @@ import type { SubscriptionIndex } from '../topics/subscription-index.js';
 import { decodeForwarded, encodeForwarded } from './forwarded-message.js';
 
 export interface TransferredOutgoing extends Omit<OutgoingRecord, 'message'> {
-  message: Uint8Array;
+  /** The message packed by encodeForwarded, in base64. */
+  message: string;
 }
 
 export interface TransferredSession {
@@ -21,13 +22,9 @@ export interface TransferredSession {
 export function serializeSession(session: Session): TransferredSession {
   return {
     record: session.toRecord(),
-    outgoing: session.outgoingRecords().map((record) => ({ ...record, message: encodeForwarded({ message: record.message }) })),
+    outgoing: session.outgoingRecords().map((record) => ({ ...record, message: encodeForwarded({ message: record.message }).toString('base64') })),
     incomingQoS2: [...session.incomingQoS2],
   };
-}
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 export interface RestoreTarget {
@@ -48,7 +45,7 @@ export function restoreSession(target: RestoreTarget, transferred: TransferredSe
     session.subscriptions.set(subscription.topicFilter, subscription);
     target.index.subscribe(record.clientId, subscription.topicFilter, subscription);
   }
-  const outgoing: OutgoingRecord[] = transferred.outgoing.map((entry) => ({ ...entry, message: decodeForwarded(asBuffer(entry.message)).message }));
+  const outgoing: OutgoingRecord[] = transferred.outgoing.map((entry) => ({ ...entry, message: decodeForwarded(Buffer.from(entry.message, 'base64')).message }));
   session.restoreOutgoing(outgoing);
   for (const packetId of transferred.incomingQoS2) session.incomingQoS2.add(packetId);
   if (session.persistent) {
