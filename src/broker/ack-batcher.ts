@@ -58,6 +58,11 @@ export class AckBatcher {
     this.committed = new AckLane((callback) => store.whenCommitted(callback));
   }
 
+  /** True when acknowledgements need not wait (memory store): callers may send them at once. */
+  get immediate(): boolean {
+    return this.store.mode === 'memory';
+  }
+
   /** Sends once whenDurable says the work issued so far is durable. */
   add(ack: PendingAck): void {
     if (this.store.mode === 'memory') {

@@ -7,7 +7,7 @@ import type { BrokerContext } from '../broker/broker-context.js';
 import { isPromise } from '../broker/hook-runner.js';
 import type { ClientInfo, DropReason } from '../hooks/hooks.js';
 import { MAX_PACKET_SIZE, PacketDecoder, type PacketSink } from '../protocol/decoder.js';
-import { encodePacket } from '../protocol/encoder.js';
+import { encodePacket, type PublishEncoder, type PublishHeaderOptions } from '../protocol/encoder.js';
 import { MqttProtocolError } from '../protocol/errors.js';
 import type { Packet, ProtocolVersion, WillMessage } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -76,6 +76,8 @@ export class Connection implements SessionLink, KeepaliveSubject, PacketSink {
   heardAt = 0;
   keepaliveSlot = -1;
   private corked = false;
+  /** Successful PUBACK/PUBREC of this tick as (first byte << 16 | packet id), written as one buffer. */
+  private acks: number[] | undefined = undefined;
   private extras: ConnectionExtras | undefined = undefined;
 
   constructor(broker: BrokerContext, socket: Duplex, meta: ConnectionMeta) {
@@ -346,19 +348,56 @@ export class Connection implements SessionLink, KeepaliveSubject, PacketSink {
 
   writeBuffer(buffer: Buffer): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;
-    if (!this.corked) {
-      // Batch every write of this tick into one syscall.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => this.uncork());
-    }
+    this.corkForTick();
+    // Acknowledgements collected so far go first: the order of writes is kept.
+    if (this.acks !== undefined && this.acks.length > 0) this.flushAcks();
     this.broker.counters.bytesSent += buffer.length;
     this.socket.write(buffer);
   }
 
-  private uncork(): void {
+  /**
+   * PUBACK or PUBREC. Successful ones of one tick are collected and written as one buffer (no
+   * packet object, buffer and stream write per message); others are encoded with their reason code.
+   */
+  writeAck(type: 'puback' | 'pubrec', packetId: number, reasonCode: number): void {
+    if (reasonCode !== ReasonCode.Success) {
+      this.send({ type, packetId, reasonCode });
+      return;
+    }
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.corkForTick();
+    (this.acks ??= []).push(((type === 'puback' ? 0x40 : 0x50) << 16) | packetId);
+  }
+
+  private flushAcks(): void {
+    const acks = this.acks!;
+    const buffer = Buffer.allocUnsafe(acks.length * 4);
+    let position = 0;
+    for (const ack of acks) {
+      // Success without properties: the 2-byte form for 3.1.1 and 5.0 alike (§3.4.2.1).
+      buffer[position] = ack >>> 16;
+      buffer[position + 1] = 2;
+      buffer[position + 2] = (ack >> 8) & 0xff;
+      buffer[position + 3] = ack & 0xff;
+      position += 4;
+    }
+    acks.length = 0;
+    this.broker.counters.bytesSent += buffer.length;
+    this.socket.write(buffer);
+  }
+
+  /** Batches every write of this tick into one syscall. */
+  private corkForTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(uncorkConnection, this);
+  }
+
+  uncork(): void {
     if (!this.corked) return;
     this.corked = false;
+    if (this.acks !== undefined && this.acks.length > 0 && !this.socket.destroyed && !this.socket.writableEnded) this.flushAcks();
     this.socket.uncork();
   }
 
@@ -379,7 +418,6 @@ export class Connection implements SessionLink, KeepaliveSubject, PacketSink {
     // A closing socket: the message stays in flight and is re-sent when the session resumes.
     if (this.socket.destroyed || this.socket.writableEnded) return true;
     const encoder = message.encoder(this.protocolVersion);
-    let header: Buffer;
     if (this.protocolVersion === 5) {
       const now = Date.now();
       const headerOptions = {
@@ -409,29 +447,31 @@ export class Connection implements SessionLink, KeepaliveSubject, PacketSink {
         return false;
       }
       if (newAlias !== undefined) aliases!.assign(message.stored.topic, newAlias);
-      header = encoder.header(headerOptions);
+      this.writeEncoded(encoder, headerOptions);
     } else if (options.qos === 0 && encoder.payload.length <= SMALL_PAYLOAD) {
       this.writeBuffer(message.v4Qos0Packet(options.retain));
-      this.broker.counters.messagesSent++;
-      return true;
     } else {
-      header = encoder.header({ qos: options.qos, retain: options.retain, dup: options.dup, packetId: options.packetId });
-    }
-    const payload = encoder.payload;
-    if (payload.length === 0) {
-      this.writeBuffer(header);
-    } else if (payload.length <= SMALL_PAYLOAD) {
-      // One write instead of two: a small copy is cheaper than a second stream write.
-      this.writeBuffer(Buffer.concat([header, payload], header.length + payload.length));
-    } else {
-      this.writeBuffer(header);
-      this.writeBuffer(payload);
+      this.writeEncoded(encoder, { qos: options.qos, retain: options.retain, dup: options.dup, packetId: options.packetId });
     }
     this.broker.counters.messagesSent++;
     return true;
   }
 
+  private writeEncoded(encoder: PublishEncoder, options: PublishHeaderOptions): void {
+    if (encoder.payload.length <= SMALL_PAYLOAD) {
+      // One write instead of two: a small copy is cheaper than a second stream write.
+      this.writeBuffer(encoder.packet(options));
+    } else {
+      this.writeBuffer(encoder.header(options));
+      this.writeBuffer(encoder.payload);
+    }
+  }
+
   writePubrel(packetId: number): void {
     this.send({ type: 'pubrel', packetId, reasonCode: 0 });
   }
+}
+
+function uncorkConnection(connection: Connection): void {
+  connection.uncork();
 }

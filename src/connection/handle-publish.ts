@@ -126,10 +126,16 @@ function finishPublish(connection: Connection, packet: PublishPacket, allowed: b
     connection.pendingAcks++;
   }
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
+  if (broker.acks.immediate) {
+    // Nothing to wait for (memory store): no pending-ack object per message.
+    if (type === 'puback') connection.pendingAcks--;
+    connection.writeAck(type, packetId, reasonCode);
+    return;
+  }
   broker.acks.add({
     send: () => {
       if (type === 'puback') connection.pendingAcks--;
-      connection.send({ type, packetId, reasonCode });
+      connection.writeAck(type, packetId, reasonCode);
     },
     fail: (error) => {
       if (type === 'puback') connection.pendingAcks--;

@@ -37,18 +37,24 @@ export interface PublishSource {
 export class PublishEncoder {
   readonly payload: Buffer;
   private readonly protocolVersion: ProtocolVersion;
-  private readonly topicBytes: Buffer;
+  private readonly topic: string;
+  private readonly topicLength: number;
   private readonly properties: Properties | undefined;
   private readonly propertyBytes: number;
+  // Most messages are sent with one (qos, retain, dup) combination: it has its own slot, the others
+  // a table created when first needed (fewer allocations per message on the hot path).
+  private firstKey = -1;
+  private firstTemplate: Buffer | undefined;
+  private firstPacketIdOffset = 0;
   /** Indexed by qos | retain << 2 | dup << 3. */
-  private readonly templates: (Buffer | undefined)[] = [];
-  private readonly packetIdOffsets: number[] = [];
+  private otherTemplates: Array<{ header: Buffer; packetIdOffset: number } | undefined> | undefined;
 
   constructor(packet: PublishSource, protocolVersion: ProtocolVersion) {
     this.payload = packet.payload;
     this.protocolVersion = protocolVersion;
-    this.topicBytes = Buffer.from(packet.topic, 'utf8');
-    if (this.topicBytes.length > 65_535) throw malformed('VALUE_OUT_OF_RANGE', 'publish: topic longer than 65535 bytes', 'publish');
+    this.topic = packet.topic;
+    this.topicLength = Buffer.byteLength(packet.topic, 'utf8');
+    if (this.topicLength > 65_535) throw malformed('VALUE_OUT_OF_RANGE', 'publish: topic longer than 65535 bytes', 'publish');
     let properties: Properties | undefined;
     if (protocolVersion === 5 && packet.properties !== undefined) {
       const { subscriptionIdentifiers: _ids, topicAlias: _alias, ...rest } = packet.properties;
@@ -59,28 +65,50 @@ export class PublishEncoder {
   }
 
   header(options: PublishHeaderOptions): Buffer {
-    if (!this.needsFreshHeader(options)) {
-      const key = templateKey(options);
-      const template = this.templates[key] ?? this.buildTemplate(key, options);
-      if (options.qos === 0) return template;
-      const packetId = checkPacketId(options.packetId);
-      const copy = Buffer.allocUnsafe(template.length);
-      template.copy(copy, 0);
-      const offset = this.packetIdOffsets[key]!;
-      copy[offset] = packetId >> 8;
-      copy[offset + 1] = packetId & 0xff;
-      return copy;
+    return this.encode(options, false);
+  }
+
+  /**
+   * The whole PUBLISH (header and payload) in one new buffer: for small payloads, where one
+   * socket write of a copy is cheaper than two writes. Never shared: the caller owns it.
+   */
+  packet(options: PublishHeaderOptions): Buffer {
+    return this.encode(options, true);
+  }
+
+  private encode(options: PublishHeaderOptions, withPayload: boolean): Buffer {
+    if (this.needsFreshHeader(options)) {
+      const properties = this.subscriberProperties(options);
+      return this.build(options, properties, propertiesSize(properties, 3, 'publish'), withPayload).header;
     }
-    const properties = this.subscriberProperties(options);
-    return this.build(options, properties, propertiesSize(properties, 3, 'publish')).header;
+    const key = templateKey(options);
+    let template: Buffer;
+    let packetIdOffset: number;
+    if (key === this.firstKey) {
+      template = this.firstTemplate!;
+      packetIdOffset = this.firstPacketIdOffset;
+    } else {
+      const other = this.otherTemplates?.[key];
+      if (other === undefined) return this.buildTemplate(key, options, withPayload);
+      template = other.header;
+      packetIdOffset = other.packetIdOffset;
+    }
+    if (options.qos === 0 && !withPayload) return template;
+    const copy = Buffer.allocUnsafe(template.length + (withPayload ? this.payload.length : 0));
+    template.copy(copy, 0);
+    if (options.qos > 0) {
+      const packetId = checkPacketId(options.packetId);
+      copy[packetIdOffset] = packetId >> 8;
+      copy[packetIdOffset + 1] = packetId & 0xff;
+    }
+    if (withPayload) this.payload.copy(copy, template.length);
+    return copy;
   }
 
   /** Total encoded size (header + payload) for these options, to check a subscriber's Maximum Packet Size. */
   packetSize(options: PublishHeaderOptions): number {
     if (!this.needsFreshHeader(options)) {
-      const key = templateKey(options);
-      const template = this.templates[key] ?? this.buildTemplate(key, options);
-      return template.length + this.payload.length;
+      return this.headerLength(options, this.propertyBytes) + this.payload.length;
     }
     const propertyBytes = propertiesSize(this.subscriberProperties(options), 3, 'publish');
     return this.headerLength(options, propertyBytes) + this.payload.length;
@@ -109,16 +137,30 @@ export class PublishEncoder {
     return properties;
   }
 
-  private buildTemplate(key: number, options: PublishHeaderOptions): Buffer {
-    // The template carries packet id 0 until patched per subscriber.
-    const built = this.build({ qos: options.qos, retain: options.retain, dup: options.dup, packetId: 0 }, this.properties, this.propertyBytes);
-    this.templates[key] = built.header;
-    this.packetIdOffsets[key] = built.packetIdOffset;
-    return built.header;
+  /**
+   * Encodes this delivery and keeps its header as the template of its key. A QoS 1/2 template
+   * keeps the first subscriber's packet id: copies are patched, the template never is.
+   */
+  private buildTemplate(key: number, options: PublishHeaderOptions, withPayload: boolean): Buffer {
+    const built = this.build(options, this.properties, this.propertyBytes, withPayload);
+    let header = built.header;
+    // A QoS 0 header is returned as the template itself: it must not carry the payload.
+    if (withPayload && options.qos === 0) header = built.header.subarray(0, built.header.length - this.payload.length);
+    if (this.firstKey === -1) {
+      this.firstKey = key;
+      this.firstTemplate = withPayload ? built.header.subarray(0, built.header.length - this.payload.length) : header;
+      this.firstPacketIdOffset = built.packetIdOffset;
+    } else {
+      (this.otherTemplates ??= [])[key] = {
+        header: withPayload ? built.header.subarray(0, built.header.length - this.payload.length) : header,
+        packetIdOffset: built.packetIdOffset,
+      };
+    }
+    return withPayload ? built.header : header;
   }
 
   private topicSize(options: PublishHeaderOptions): number {
-    return 2 + (options.omitTopic === true ? 0 : this.topicBytes.length);
+    return 2 + (this.omitsTopic(options) ? 0 : this.topicLength);
   }
 
   /** Topic, packet id and properties: the variable header. */
@@ -135,22 +177,26 @@ export class PublishEncoder {
     return 1 + variableIntegerSize(variableHeader + this.payload.length) + variableHeader;
   }
 
+  /** The header (and, with `withPayload`, the payload after it) in one new buffer. */
   private build(
     options: PublishHeaderOptions,
     properties: Properties | undefined,
     propertyBytes: number,
+    withPayload: boolean,
   ): { header: Buffer; packetIdOffset: number } {
     const qos = options.qos;
     if (qos !== 0 && qos !== 1 && qos !== 2) throw malformed('INVALID_QOS', `publish: QoS ${String(qos)}`, 'publish'); // [MQTT-3.3.1-4]
     const variableHeader = this.variableHeaderLength(options, propertyBytes);
     const remaining = variableHeader + this.payload.length;
-    const header = Buffer.allocUnsafe(1 + variableIntegerSize(remaining) + variableHeader);
+    const headerLength = 1 + variableIntegerSize(remaining) + variableHeader;
+    const header = Buffer.allocUnsafe(headerLength + (withPayload ? this.payload.length : 0));
+    if (withPayload) this.payload.copy(header, headerLength);
     header[0] = 0x30 | (options.dup === true && qos > 0 ? 0x08 : 0) | (qos << 1) | (options.retain ? 0x01 : 0); // [MQTT-3.3.1-2]
     let pos = writeVariableInteger(header, 1, remaining);
     pos = this.writeTopic(header, pos, options);
     const packetIdOffset = pos;
     if (qos > 0) {
-      const packetId = options.packetId === 0 ? 0 : checkPacketId(options.packetId);
+      const packetId = checkPacketId(options.packetId);
       header[pos++] = packetId >> 8;
       header[pos++] = packetId & 0xff;
     }
@@ -158,12 +204,17 @@ export class PublishEncoder {
     return { header, packetIdOffset };
   }
 
+  /** Only MQTT 5 has topic aliases; 3.1.1 always carries the topic. */
+  private omitsTopic(options: PublishHeaderOptions): boolean {
+    return this.protocolVersion === 5 && options.omitTopic === true;
+  }
+
   private writeTopic(header: Buffer, pos: number, options: PublishHeaderOptions): number {
-    const topic = options.omitTopic === true ? undefined : this.topicBytes;
-    const length = topic === undefined ? 0 : topic.length;
+    // Written from the string: no intermediate topic buffer per message.
+    const length = this.omitsTopic(options) ? 0 : this.topicLength;
     header[pos] = length >> 8;
     header[pos + 1] = length & 0xff;
-    if (topic !== undefined) topic.copy(header, pos + 2);
+    if (length > 0) header.write(this.topic, pos + 2, length, 'utf8');
     return pos + 2 + length;
   }
 }

@@ -36,9 +36,7 @@ export class RoutedMessage {
     const slot = retain ? 1 : 0;
     let packet = packets[slot];
     if (packet === undefined) {
-      const encoder = this.encoder(4);
-      const header = encoder.header({ qos: 0, retain });
-      packet = Buffer.concat([header, encoder.payload], header.length + encoder.payload.length);
+      packet = this.encoder(4).packet({ qos: 0, retain });
       packets[slot] = packet;
     }
     return packet;

@@ -4,7 +4,7 @@
 
 import type { QoS } from '../protocol/packets.js';
 import type { SharedGroup, SubscriberOptions, SubscriptionIndex } from '../topics/subscription-index.js';
-import type { DeliveryTarget } from './delivery-target.js';
+import type { DeliveryOptions, DeliveryTarget } from './delivery-target.js';
 import type { RoutedMessage } from './routed-message.js';
 
 interface Combined {
@@ -23,7 +23,13 @@ export class Router {
   readonly index: SubscriptionIndex;
   private readonly resolve: (clientId: string) => DeliveryTarget | undefined;
   // Reused between publishes (routing is synchronous); a re-entrant publish uses a fresh router.
+  // The first matching client is kept in fields and the map holds the others: most messages have
+  // one subscriber, and filling and clearing a Map allocates on every publish.
+  private firstClientId: string | undefined;
+  private readonly first: Combined = { qos: 0, retainAsPublished: false, subscriptionIdentifiers: undefined };
   private readonly combined = new Map<string, Combined>();
+  /** Passed to DeliveryTarget.deliver, which reads it during the call only. */
+  private readonly delivery: DeliveryOptions = { qos: 0, retain: false, subscriptionIdentifiers: undefined };
   private readonly groups: SharedGroup[] = [];
   private routing = false;
   private publisherId: string | undefined;
@@ -44,16 +50,11 @@ export class Router {
     try {
       this.index.match(message.stored.topic, this.onSubscriber, this.onGroup);
       let deliveries = 0;
-      for (const [clientId, options] of this.combined) {
-        const target = this.resolve(clientId);
-        if (target === undefined) continue;
-        target.deliver(message, {
-          qos: Math.min(message.stored.qos, options.qos) as QoS, // [MQTT-3.8.4-8] min(published, granted)
-          // [MQTT-3.3.1-12] retain-as-published keeps the flag, otherwise it is cleared
-          retain: options.retainAsPublished ? message.stored.retain : false,
-          subscriptionIdentifiers: options.subscriptionIdentifiers,
-        });
-        deliveries++;
+      if (this.firstClientId !== undefined) {
+        if (this.deliverCombined(message, this.firstClientId, this.first)) deliveries++;
+        for (const [clientId, options] of this.combined) {
+          if (this.deliverCombined(message, clientId, options)) deliveries++;
+        }
       }
       if (includeShared) {
         for (const group of this.groups) {
@@ -64,16 +65,38 @@ export class Router {
     } finally {
       this.routing = false;
       this.publisherId = undefined;
-      this.combined.clear();
+      this.firstClientId = undefined;
+      if (this.combined.size > 0) this.combined.clear();
       this.groups.length = 0;
     }
+  }
+
+  private deliverCombined(message: RoutedMessage, clientId: string, options: Combined): boolean {
+    const target = this.resolve(clientId);
+    if (target === undefined) return false;
+    const delivery = this.delivery;
+    delivery.qos = Math.min(message.stored.qos, options.qos) as QoS; // [MQTT-3.8.4-8] min(published, granted)
+    // [MQTT-3.3.1-12] retain-as-published keeps the flag, otherwise it is cleared
+    delivery.retain = options.retainAsPublished ? message.stored.retain : false;
+    delivery.subscriptionIdentifiers = options.subscriptionIdentifiers;
+    target.deliver(message, delivery);
+    return true;
   }
 
   // Bound once: the index calls these for every match without a closure per publish.
   private readonly onSubscriber = (clientId: string, options: SubscriberOptions): void => {
     // [MQTT-3.8.3-3] No Local: not back to the publisher
     if (options.noLocal && clientId === this.publisherId) return;
-    const existing = this.combined.get(clientId);
+    if (this.firstClientId === undefined) {
+      this.firstClientId = clientId;
+      const first = this.first;
+      first.qos = options.qos;
+      first.retainAsPublished = options.retainAsPublished;
+      // A new array per publish: the session keeps it with the queued delivery.
+      first.subscriptionIdentifiers = options.subscriptionIdentifier === undefined ? undefined : [options.subscriptionIdentifier];
+      return;
+    }
+    const existing = clientId === this.firstClientId ? this.first : this.combined.get(clientId);
     if (existing === undefined) {
       this.combined.set(clientId, {
         qos: options.qos,

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBroker, type StartedBroker } from '../helpers/broker-harness.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { encodePacket } from '../../src/protocol/encoder.js';
 import type { ConnackPacket, PublishPacket } from '../../src/protocol/packets.js';
 import { publish, publishAndAck, receive, silence, sub, subscriber } from './raw-helpers.js';
 
@@ -31,6 +32,30 @@ describe('conformance: PUBLISH', () => {
       assert.equal((await client.expect('pubcomp')).packetId, 777);
       assert.deepEqual(await silence(client, 100), [], 'nothing answers QoS 0');
       client.destroy();
+    });
+
+    test(`[MQTT-4.6.0-2] [MQTT-4.6.0-3] v${version} acknowledgements of a burst come in PUBLISH order, with their reason codes`, async () => {
+      const watcher = await subscriber(started.port, `ack-order-watch-${version}`, [sub('ack-order/heard', 1)], version);
+      const { client } = await RawClient.connected(started.port, { clientId: `ack-order-${version}` }, version);
+      // One write: QoS 1 and 2 to a topic with a subscriber and to one without (5.0: 0x10).
+      const burst: Buffer[] = [];
+      const expected: Array<{ type: string; packetId: number; reasonCode: number }> = [];
+      for (let packetId = 1; packetId <= 60; packetId++) {
+        const heard = packetId % 3 !== 0;
+        const qos = packetId % 4 === 0 ? 2 : 1;
+        burst.push(encodePacket(publish(heard ? 'ack-order/heard' : 'ack-order/unheard', `m${packetId}`, qos, { packetId }), version));
+        expected.push({ type: qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: version === 5 && !heard ? 0x10 : 0 });
+      }
+      client.sendBytes(Buffer.concat(burst));
+      const acks: Array<{ type: string; packetId: number; reasonCode: number }> = [];
+      while (acks.length < expected.length) {
+        const packet = await client.next();
+        if (packet.type === 'puback' || packet.type === 'pubrec') acks.push({ type: packet.type, packetId: packet.packetId, reasonCode: packet.reasonCode ?? 0 });
+      }
+      assert.deepEqual(acks, expected);
+      assert.equal((await receive(watcher, 40)).length, 40);
+      client.destroy();
+      watcher.destroy();
     });
 
     test(`[MQTT-3.3.1-3] v${version} the DUP flag of a forwarded PUBLISH does not copy the incoming one`, async () => {

@@ -46,22 +46,26 @@ function expectedPacket(topic: string, payload: Buffer, base: Properties | undef
 
 describe('PublishEncoder', () => {
   for (const version of [4, 5] as const) {
-    test(`header + payload equals encodePacket for random options (version ${version})`, () => {
+    test(`header + payload, and packet(), equal encodePacket for random options (version ${version})`, () => {
       fc.assert(
         fc.property(
           topicName,
           fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes)),
           properties('publish'),
-          fc.array(headerOptions, { minLength: 1, maxLength: 5 }),
+          fc.array(fc.tuple(headerOptions, fc.boolean()), { minLength: 1, maxLength: 6 }),
           (topic, payload, base, optionList) => {
             const encoder = new PublishEncoder({ topic, payload, properties: base }, version);
-            for (const options of optionList) {
+            // Whole packets handed out earlier must not change when later ones are encoded.
+            const handedOut: Array<{ packet: Buffer; copy: Buffer }> = [];
+            for (const [options, whole] of optionList) {
               const withId = options.qos > 0 ? options : { ...options, packetId: undefined };
               const expected = encodePacket(expectedPacket(topic, payload, base, withId, version === 5), version);
-              const header = encoder.header(withId);
-              assert.deepStrictEqual(Buffer.concat([header, encoder.payload]), expected);
+              const encoded = whole ? encoder.packet(withId) : Buffer.concat([encoder.header(withId), encoder.payload]);
+              assert.deepStrictEqual(encoded, expected);
               assert.equal(encoder.packetSize(withId), expected.length);
+              if (whole) handedOut.push({ packet: encoded, copy: Buffer.from(encoded) });
             }
+            for (const { packet, copy } of handedOut) assert.deepStrictEqual(packet, copy);
           },
         ),
         { numRuns: 300 },
