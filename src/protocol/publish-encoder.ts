@@ -46,6 +46,12 @@ export class PublishEncoder {
   private firstKey = -1;
   private firstTemplate: Buffer | undefined;
   private firstPacketIdOffset = 0;
+  /**
+   * The first template is a view into the first whole packet handed out (no copy for a message
+   * with one subscriber); on reuse it gets its own buffer, so a long-lived message (retained, or
+   * sent to many) does not keep a second copy of its payload.
+   */
+  private firstTemplateIsView = false;
   /** Indexed by qos | retain << 2 | dup << 3. */
   private otherTemplates: Array<{ header: Buffer; packetIdOffset: number } | undefined> | undefined;
 
@@ -86,6 +92,11 @@ export class PublishEncoder {
     let packetIdOffset: number;
     if (key === this.firstKey) {
       template = this.firstTemplate!;
+      if (this.firstTemplateIsView) {
+        template = Buffer.from(template);
+        this.firstTemplate = template;
+        this.firstTemplateIsView = false;
+      }
       packetIdOffset = this.firstPacketIdOffset;
     } else {
       const other = this.otherTemplates?.[key];
@@ -143,20 +154,17 @@ export class PublishEncoder {
    */
   private buildTemplate(key: number, options: PublishHeaderOptions, withPayload: boolean): Buffer {
     const built = this.build(options, this.properties, this.propertyBytes, withPayload);
-    let header = built.header;
-    // A QoS 0 header is returned as the template itself: it must not carry the payload.
-    if (withPayload && options.qos === 0) header = built.header.subarray(0, built.header.length - this.payload.length);
+    const template = withPayload ? built.header.subarray(0, built.header.length - this.payload.length) : built.header;
     if (this.firstKey === -1) {
       this.firstKey = key;
-      this.firstTemplate = withPayload ? built.header.subarray(0, built.header.length - this.payload.length) : header;
+      this.firstTemplate = template;
+      this.firstTemplateIsView = withPayload;
       this.firstPacketIdOffset = built.packetIdOffset;
     } else {
-      (this.otherTemplates ??= [])[key] = {
-        header: withPayload ? built.header.subarray(0, built.header.length - this.payload.length) : header,
-        packetIdOffset: built.packetIdOffset,
-      };
+      // Other combinations are rare (retransmissions, retained copies): copied out at once.
+      (this.otherTemplates ??= [])[key] = { header: withPayload ? Buffer.from(template) : template, packetIdOffset: built.packetIdOffset };
     }
-    return withPayload ? built.header : header;
+    return built.header;
   }
 
   private topicSize(options: PublishHeaderOptions): number {
