@@ -3,6 +3,7 @@
 
 import { isUtf8 } from 'node:buffer';
 import { isPromise } from '../broker/hook-runner.js';
+import type { PendingAck } from '../broker/ack-batcher.js';
 import type { Properties, PublishPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { StoredMessage } from '../store/store.js';
@@ -132,17 +133,29 @@ function finishPublish(connection: Connection, packet: PublishPacket, allowed: b
     connection.writeAck(type, packetId, reasonCode);
     return;
   }
-  broker.acks.add({
-    send: () => {
-      if (type === 'puback') connection.pendingAcks--;
-      connection.writeAck(type, packetId, reasonCode);
-    },
-    fail: (error) => {
-      if (type === 'puback') connection.pendingAcks--;
-      broker.logger.error({ err: error, clientId: connection.clientId }, 'store write failed: publish not acknowledged');
-      connection.disconnect(ReasonCode.UnspecifiedError, error);
-    },
-  });
+  broker.acks.add(new PublishAck(connection, type, packetId, reasonCode));
+}
+
+/** The PUBACK/PUBREC of one publish, waiting for the store: one object, no closures per message. */
+class PublishAck implements PendingAck {
+  constructor(
+    private readonly connection: Connection,
+    private readonly type: 'puback' | 'pubrec',
+    private readonly packetId: number,
+    private readonly reasonCode: number,
+  ) {}
+
+  send(): void {
+    if (this.type === 'puback') this.connection.pendingAcks--;
+    this.connection.writeAck(this.type, this.packetId, this.reasonCode);
+  }
+
+  fail(error: Error): void {
+    const connection = this.connection;
+    if (this.type === 'puback') connection.pendingAcks--;
+    connection.broker.logger.error({ err: error, clientId: connection.clientId }, 'store write failed: publish not acknowledged');
+    connection.disconnect(ReasonCode.UnspecifiedError, error);
+  }
 }
 
 /**
