@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerProcess, sleep } from './broker-process.js';
 import { freePort } from '../../src/bench/loopback-port.js';
-import { CrashPublisher, CrashSubscriber, readRetained } from './crash-clients.js';
+import { CrashPublisher, CrashSubscriber, readRetained, startRound } from './crash-clients.js';
 import { asyncDeliveryOutcome, asyncRetainedViolations, missingRequired, requiredSeqs, type AsyncOutcome, type KillInterval } from './async-crash-check.js';
 import { crashSeed, SeededRandom } from './seeded-random.js';
 
@@ -115,13 +115,7 @@ async function crashRun(dataDir: string, running: BrokerProcess[], clients: Arra
   const takenCount = (): number => publishers.reduce((sum, publisher) => sum + [...publisher.takenAt.values()].reduce((inner, times) => inner + times.size, 0), 0);
   const takenPerRound: number[] = [];
   for (let round = 1; round <= rounds; round++) {
-    const online = [true, random.chance(0.5), random.chance(0.5), false];
-    for (const [index, subscriber] of subscribers.entries()) {
-      if (online[index] && !subscriber.connected) await subscriber.connect(port);
-      if (!online[index] && subscriber.connected) subscriber.close();
-    }
-    for (const publisher of publishers) if (!publisher.connected) await publisher.connect(port);
-    for (const publisher of publishers) publisher.start();
+    await startRound(port, random, subscribers, publishers);
     const before = takenCount();
     // Long enough that most of a round lies outside the loss window.
     await sleep(random.between(lossWindowMs + 100, 1200));

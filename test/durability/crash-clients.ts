@@ -308,6 +308,21 @@ export class CrashSubscriber {
   }
 }
 
+/**
+ * Sets up the clients for one crash round: the first subscriber always online, the middle ones
+ * by chance, the last always offline (its persistent session queues); every publisher connected
+ * and sending.
+ */
+export async function startRound(port: number, random: SeededRandom, subscribers: CrashSubscriber[], publishers: CrashPublisher[]): Promise<void> {
+  for (const [index, subscriber] of subscribers.entries()) {
+    const online = index === 0 || (index < subscribers.length - 1 && random.chance(0.5));
+    if (online && !subscriber.connected) await subscriber.connect(port);
+    if (!online && subscriber.connected) subscriber.close();
+  }
+  for (const publisher of publishers) if (!publisher.connected) await publisher.connect(port);
+  for (const publisher of publishers) publisher.start();
+}
+
 /** Connects a clean client, subscribes to `retained/#` and collects the retained messages (topic -> seq). */
 export async function readRetained(port: number, expectedTopics: string[], timeoutMs: number): Promise<Map<string, number>> {
   const found = new Map<string, number>();

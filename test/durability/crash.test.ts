@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BrokerProcess, sleep } from './broker-process.js';
 import { freePort } from '../../src/bench/loopback-port.js';
-import { CrashPublisher, CrashSubscriber, readRetained } from './crash-clients.js';
+import { CrashPublisher, CrashSubscriber, readRetained, startRound } from './crash-clients.js';
 import { deliveryViolations, missingDeliveries, retainedViolations } from './crash-check.js';
 import { crashSeed, SeededRandom } from './seeded-random.js';
 
@@ -70,13 +70,7 @@ describe('kill -9 of the broker', () => {
     const acknowledgedPerRound: number[] = [];
     const totalAcknowledged = (): number => publishers.reduce((sum, publisher) => sum + [...publisher.acknowledged.values()].reduce((inner, seqs) => inner + seqs.size, 0), 0);
     for (let round = 1; round <= rounds; round++) {
-      const online = [true, random.chance(0.5), random.chance(0.5), false];
-      for (const [index, subscriber] of subscribers.entries()) {
-        if (online[index] && !subscriber.connected) await subscriber.connect(port);
-        if (!online[index] && subscriber.connected) subscriber.close();
-      }
-      for (const publisher of publishers) if (!publisher.connected) await publisher.connect(port);
-      for (const publisher of publishers) publisher.start();
+      await startRound(port, random, subscribers, publishers);
       const before = totalAcknowledged();
       await sleep(random.between(150, 900));
       await broker.kill();
