@@ -1,26 +1,18 @@
 // The generator against Aedes (in this process, on a loopback port).
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Aedes } from 'aedes';
+import { startAedes, type InProcessAedes } from './in-process-aedes.js';
 import { runConn } from '../../src/bench/conn.js';
 import { runFanin, runFanout } from '../../src/bench/scenarios.js';
 
 describe('bench scenarios against aedes', () => {
-  let broker: Aedes;
-  let server: Server;
+  let aedes: InProcessAedes;
   let port = 0;
   before(async () => {
-    broker = await Aedes.createBroker();
-    server = createServer(broker.handle);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    port = typeof address === 'object' && address !== null ? address.port : 0;
+    aedes = await startAedes();
+    port = aedes.port;
   });
-  after(async () => {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => aedes.close());
 
   test('fanin QoS 1, 4 -> 1 at a fixed rate: nothing lost or reordered', async () => {
     const summary = await runFanin({ port, qos: 1, publishers: 4, rate: 4000, durationSeconds: 1, inflight: 1000 });

@@ -3,9 +3,8 @@
 // the generator and broker waited for a CPU.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { Aedes } from 'aedes';
+import { startAedes, type InProcessAedes } from './in-process-aedes.js';
 import { readScheduler, runQueueWait } from '../../src/bench/run-queue.js';
 import { runLatency, runP2p } from '../../src/bench/scenarios.js';
 
@@ -36,20 +35,13 @@ describe('run-queue wait', () => {
 });
 
 describe('latency from the schedule', () => {
-  let broker: Aedes;
-  let server: Server;
+  let aedes: InProcessAedes;
   let port = 0;
   before(async () => {
-    broker = await Aedes.createBroker();
-    server = createServer({ noDelay: true }, broker.handle);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    port = typeof address === 'object' && address !== null ? address.port : 0;
+    aedes = await startAedes();
+    port = aedes.port;
   });
-  after(async () => {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+  after(() => aedes.close());
 
   test('a 150 ms generator stall counts against the messages it delayed', async () => {
     // Block this process (generator and broker alike) for 150 ms in the middle of a 1 s run at
