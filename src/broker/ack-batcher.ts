@@ -65,7 +65,7 @@ export class AckBatcher {
 
   /** Sends once whenDurable says the work issued so far is durable. */
   add(ack: PendingAck): void {
-    if (this.store.mode === 'memory') {
+    if (this.immediate) {
       // Nothing to wait for: acknowledge at once.
       ack.send();
       return;
@@ -75,7 +75,7 @@ export class AckBatcher {
 
   /** Sends once whenCommitted says the work issued so far is committed (durable in sync mode). */
   addCommitted(ack: PendingAck): void {
-    if (this.store.mode === 'memory') {
+    if (this.immediate) {
       ack.send();
       return;
     }

@@ -123,16 +123,15 @@ function finishPublish(connection: Connection, packet: PublishPacket, allowed: b
   if (packet.qos === 2) {
     session.incomingQoS2.add(packetId);
     if (session.persistent) broker.store.putIncomingQoS2(session.clientId, packetId);
-  } else {
-    connection.pendingAcks++;
   }
   const type = packet.qos === 1 ? 'puback' : 'pubrec';
   if (broker.acks.immediate) {
-    // Nothing to wait for (memory store): no pending-ack object per message.
-    if (type === 'puback') connection.pendingAcks--;
+    // Nothing to wait for (memory store): acknowledged now, no pending-ack object per message.
     connection.writeAck(type, packetId, reasonCode);
     return;
   }
+  // A QoS 1 ack waiting for the store counts against Receive Maximum until it is sent.
+  if (type === 'puback') connection.pendingAcks++;
   broker.acks.add(new PublishAck(connection, type, packetId, reasonCode));
 }
 
